@@ -1,0 +1,74 @@
+import { z } from "zod";
+
+/** Settings of one deployment, read from its vars and secrets once per isolate. */
+export interface Config {
+	/** Buckets for queues that know no bot token. */
+	maxConcurrency: number;
+	/** Minimum time between two grants of one bucket. */
+	identifyIntervalMs: number;
+	discordApiUrl: string;
+	/** The Worker answers 503 when the queue object has not answered by then. */
+	waitTimeoutMs: number;
+	maxWaitersPerQueue: number;
+	/** The bot token for requests that carry none. */
+	discordToken: string | undefined;
+}
+
+/** The vars and secrets the service reads, whatever `wrangler types` says their literal values are. */
+export interface ConfigSource {
+	MAX_CONCURRENCY?: string;
+	IDENTIFY_INTERVAL_MS?: string;
+	DISCORD_API_URL?: string;
+	WAIT_TIMEOUT_MS?: string;
+	MAX_WAITERS_PER_QUEUE?: string;
+	DISCORD_TOKEN?: string;
+}
+
+const wholeNumber = (min: number, max: number) =>
+	z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().int().min(min).max(max));
+
+const schema = z.object({
+	MAX_CONCURRENCY: wholeNumber(1, 65_536).default(1),
+	IDENTIFY_INTERVAL_MS: wholeNumber(1, 600_000).default(5500),
+	DISCORD_API_URL: z.url({ protocol: /^https?$/ }).default("https://discord.com/api/v10"),
+	WAIT_TIMEOUT_MS: wholeNumber(1000, 86_400_000).default(3_600_000),
+	MAX_WAITERS_PER_QUEUE: wholeNumber(1, 1_000_000).default(20_000),
+	DISCORD_TOKEN: z
+		.string()
+		.optional()
+		.transform((token) => (token?.trim() ? token.trim() : undefined)),
+});
+
+export class ConfigError extends Error {
+	override name = "ConfigError";
+}
+
+/** Parses the deployment's settings; the error names every variable that is wrong. */
+export function parseConfig(source: ConfigSource): Config {
+	const parsed = schema.safeParse(source);
+	if (!parsed.success) {
+		const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
+		throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
+	}
+	const vars = parsed.data;
+	return {
+		maxConcurrency: vars.MAX_CONCURRENCY,
+		identifyIntervalMs: vars.IDENTIFY_INTERVAL_MS,
+		discordApiUrl: vars.DISCORD_API_URL.replace(/\/+$/, ""),
+		waitTimeoutMs: vars.WAIT_TIMEOUT_MS,
+		maxWaitersPerQueue: vars.MAX_WAITERS_PER_QUEUE,
+		discordToken: vars.DISCORD_TOKEN,
+	};
+}
+
+const parsedConfigs = new WeakMap<object, Config>();
+
+/** `parseConfig`, remembered per env object so a request does not parse it again. */
+export function configOf(env: ConfigSource): Config {
+	let config = parsedConfigs.get(env);
+	if (!config) {
+		config = parseConfig(env);
+		parsedConfigs.set(env, config);
+	}
+	return config;
+}

@@ -1,0 +1,88 @@
+import { z } from "zod";
+
+/** What `GET /gateway/bot` tells about a bot. */
+export interface GatewayBot {
+	maxConcurrency: number;
+	sessionStartLimit: {
+		total: number;
+		remaining: number;
+		resetAfterMs: number;
+	};
+}
+
+export type GatewayBotResult =
+	| { kind: "ok"; gatewayBot: GatewayBot }
+	/** Discord rejected the token. */
+	| { kind: "unauthorized" }
+	| { kind: "rate_limited"; retryAfterMs: number }
+	/** Network error, timeout, 5xx, or an answer we could not read. */
+	| { kind: "unavailable"; reason: string };
+
+const gatewayBotSchema = z.object({
+	session_start_limit: z.object({
+		total: z.number().int().nonnegative(),
+		remaining: z.number().int().nonnegative(),
+		reset_after: z.number().nonnegative(),
+		max_concurrency: z.number().int().positive(),
+	}),
+});
+
+const rateLimitBodySchema = z.object({ retry_after: z.number().nonnegative() });
+
+const requestTimeoutMs = 10_000;
+/** When Discord says 429 but not for how long. */
+const defaultRetryAfterMs = 5_000;
+
+export interface DiscordClientOptions {
+	apiUrl: string;
+	fetch?: typeof fetch;
+}
+
+/** Reads `/gateway/bot`; every outcome is a value, nothing throws. */
+export async function fetchGatewayBot(
+	token: string,
+	{ apiUrl, fetch: fetchImpl = fetch }: DiscordClientOptions,
+): Promise<GatewayBotResult> {
+	let response: Response;
+	try {
+		response = await fetchImpl(`${apiUrl}/gateway/bot`, {
+			headers: {
+				authorization: `Bot ${token}`,
+				"user-agent": "DiscordBot (gateway-queue, 0.1.0)",
+			},
+			signal: AbortSignal.timeout(requestTimeoutMs),
+		});
+	} catch (error) {
+		return { kind: "unavailable", reason: error instanceof Error ? error.name : "fetch failed" };
+	}
+	if (response.status === 401) {
+		await response.body?.cancel();
+		return { kind: "unauthorized" };
+	}
+	if (response.status === 429) {
+		return { kind: "rate_limited", retryAfterMs: await retryAfterMsOf(response) };
+	}
+	if (!response.ok) {
+		await response.body?.cancel();
+		return { kind: "unavailable", reason: `HTTP ${response.status}` };
+	}
+	const parsed = gatewayBotSchema.safeParse(await response.json().catch(() => undefined));
+	if (!parsed.success) return { kind: "unavailable", reason: "unexpected /gateway/bot body" };
+	const limit = parsed.data.session_start_limit;
+	return {
+		kind: "ok",
+		gatewayBot: {
+			maxConcurrency: limit.max_concurrency,
+			sessionStartLimit: { total: limit.total, remaining: limit.remaining, resetAfterMs: limit.reset_after },
+		},
+	};
+}
+
+/** Discord sends `Retry-After` in seconds, and `retry_after` (seconds, fractional) in the body. */
+async function retryAfterMsOf(response: Response): Promise<number> {
+	const body = rateLimitBodySchema.safeParse(await response.json().catch(() => undefined));
+	if (body.success) return Math.ceil(body.data.retry_after * 1000);
+	const header = Number(response.headers.get("retry-after"));
+	if (response.headers.has("retry-after") && Number.isFinite(header) && header >= 0) return Math.ceil(header * 1000);
+	return defaultRetryAfterMs;
+}

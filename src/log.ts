@@ -1,0 +1,4 @@
+/** One JSON line per event, for Workers Logs. Callers pass no secrets: tokens never reach here. */
+export function log(event: string, fields: Record<string, string | number | boolean | null | undefined>): void {
+	console.log(JSON.stringify({ event, ...fields }));
+}

@@ -1,0 +1,238 @@
+import { DurableObject } from "cloudflare:workers";
+import { type Config, configOf } from "./config";
+import { fetchGatewayBot, type GatewayBot } from "./discord";
+import { log } from "./log";
+import { type Grant, Pacer } from "./pacing";
+import { nextRefreshAtMs } from "./refresh";
+
+export interface AcquireRequest {
+	/** Unique per HTTP request; `cancel(ticket)` gives its place up. */
+	ticket: string;
+	queue: string;
+	shard: number | null;
+	/** The bot this queue belongs to; the object's name is derived from its hash. */
+	token?: string;
+}
+
+export type AcquireResult =
+	| { ok: true; shard: number | null; bucket: number; waitedMs: number; grantedAtMs: number }
+	| { ok: false; error: "superseded" | "cancelled" | "unauthorized" | "overloaded" };
+
+export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
+
+interface CachedGatewayBot extends GatewayBot {
+	fetchedAtMs: number;
+}
+
+const gatewayBotKey = "gateway_bot";
+const pacingConcurrencyKey = "pacing_concurrency";
+
+/**
+ * One queue: the waiting requests of one bot (or one tokenless queue name), paced
+ * by a single alarm. Only the last grant of each bucket is persisted; waiting
+ * requests live in memory, since their connections do not survive a restart.
+ */
+export class GatewayQueue extends DurableObject<Env> {
+	/** Replaced in tests to step time by hand; read once per entry point. */
+	clock: () => number = Date.now;
+
+	readonly #config: Config;
+	readonly #pacer: Pacer;
+	readonly #settle = new Map<string, (result: AcquireResult) => void>();
+	#alarmAtMs: number | null | undefined;
+	#queueName = "";
+
+	#source: ConcurrencySource = "unknown";
+	#token: string | undefined;
+	#gatewayBot: CachedGatewayBot | undefined;
+	#tokenRejected = false;
+	#refreshing: Promise<void> | undefined;
+	#nextRefreshAtMs = 0;
+	#refreshFailures = 0;
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		this.#config = configOf(env);
+		ctx.storage.sql.exec(
+			"CREATE TABLE IF NOT EXISTS bucket_grant (bucket INTEGER PRIMARY KEY, granted_at_ms INTEGER NOT NULL)",
+		);
+		const lastGrants = ctx.storage.sql
+			.exec<{ bucket: number; granted_at_ms: number }>("SELECT bucket, granted_at_ms FROM bucket_grant")
+			.toArray()
+			.map((row) => [row.bucket, row.granted_at_ms] as const);
+		this.#gatewayBot = ctx.storage.kv.get<CachedGatewayBot>(gatewayBotKey);
+		this.#pacer = new Pacer({
+			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
+			intervalMs: this.#config.identifyIntervalMs,
+			lastGrants,
+		});
+	}
+
+	/** Resolves when the request's shard may IDENTIFY, or with the reason it may not. */
+	async acquire(request: AcquireRequest): Promise<AcquireResult> {
+		this.#queueName = request.queue;
+		if (request.token === undefined) {
+			this.#source = "var";
+			this.#setConcurrency(this.#config.maxConcurrency);
+		} else {
+			this.#token = request.token;
+			await this.#syncGatewayBot();
+			if (this.#tokenRejected) return { ok: false, error: "unauthorized" };
+		}
+
+		const nowMs = this.clock();
+		const result = new Promise<AcquireResult>((resolve) => this.#settle.set(request.ticket, resolve));
+		const { superseded } = this.#pacer.enqueue({ ticket: request.ticket, shard: request.shard, enqueuedAtMs: nowMs });
+		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
+		if (this.#pacer.waitingCount > this.#config.maxWaitersPerQueue) {
+			this.#pacer.cancel(request.ticket);
+			this.#resolve(request.ticket, { ok: false, error: "overloaded" });
+		}
+		await this.#grantDue(nowMs);
+		return result;
+	}
+
+	/** Gives up a waiting request's place. Returns whether it was still waiting. */
+	async cancel(ticket: string): Promise<boolean> {
+		if (!this.#pacer.cancel(ticket)) return false;
+		this.#resolve(ticket, { ok: false, error: "cancelled" });
+		await this.#armAlarm();
+		return true;
+	}
+
+	override async alarm(): Promise<void> {
+		this.#alarmAtMs = null;
+		try {
+			await this.#grantDue(this.clock());
+		} catch (error) {
+			log("alarm_failed", { queue: this.#queueName, error: String(error) });
+			this.#alarmAtMs = undefined;
+			await this.#armAlarm();
+		}
+	}
+
+	async #grantDue(nowMs: number): Promise<void> {
+		const grants = this.#pacer.takeDue(nowMs);
+		if (grants.length > 0) {
+			// The grant is on disk before any response leaves (output gate), so a
+			// restart still spaces the next grant of the bucket from this one.
+			this.ctx.storage.transactionSync(() => {
+				for (const grant of grants) {
+					this.ctx.storage.sql.exec(
+						"INSERT OR REPLACE INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
+						grant.bucket,
+						grant.grantedAtMs,
+					);
+				}
+			});
+			for (const grant of grants) this.#resolveGrant(grant);
+		}
+		await this.#armAlarm();
+	}
+
+	#resolveGrant({ waiter, bucket, grantedAtMs }: Grant): void {
+		this.#resolve(waiter.ticket, {
+			ok: true,
+			shard: waiter.shard,
+			bucket,
+			waitedMs: grantedAtMs - waiter.enqueuedAtMs,
+			grantedAtMs,
+		});
+	}
+
+	#resolve(ticket: string, result: AcquireResult): void {
+		this.#settle.get(ticket)?.(result);
+		this.#settle.delete(ticket);
+	}
+
+	/** Keeps exactly one alarm, at the next due grant, and none when nobody waits. */
+	async #armAlarm(): Promise<void> {
+		const nextAtMs = this.#pacer.nextDueAtMs() ?? null;
+		if (nextAtMs === this.#alarmAtMs) return;
+		if (nextAtMs === null) await this.ctx.storage.deleteAlarm();
+		else await this.ctx.storage.setAlarm(nextAtMs);
+		this.#alarmAtMs = nextAtMs;
+	}
+
+	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */
+	#setConcurrency(maxConcurrency: number): boolean {
+		if (maxConcurrency === this.#pacer.maxConcurrency) return false;
+		this.#pacer.setMaxConcurrency(maxConcurrency);
+		this.ctx.storage.transactionSync(() => {
+			this.ctx.storage.kv.put(pacingConcurrencyKey, maxConcurrency);
+			this.ctx.storage.sql.exec("DELETE FROM bucket_grant");
+			for (const [bucket, grantedAtMs] of this.#pacer.lastGrants()) {
+				this.ctx.storage.sql.exec(
+					"INSERT INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
+					bucket,
+					grantedAtMs,
+				);
+			}
+		});
+		return true;
+	}
+
+	/**
+	 * Learns `max_concurrency` from Discord. Only the very first request of a bot
+	 * waits for the answer; later ones use what is known and refresh in the
+	 * background at most once a minute.
+	 */
+	async #syncGatewayBot(): Promise<void> {
+		if (this.#source === "unknown" && this.#gatewayBot) this.#useGatewayBot(this.#gatewayBot);
+		if (!this.#refreshing && this.clock() >= this.#nextRefreshAtMs) {
+			this.#refreshing = this.#refreshGatewayBot().finally(() => {
+				this.#refreshing = undefined;
+			});
+			this.ctx.waitUntil(this.#refreshing);
+		}
+		if (this.#source === "unknown") await this.#refreshing;
+	}
+
+	async #refreshGatewayBot(): Promise<void> {
+		const token = this.#token;
+		if (token === undefined) return;
+		const result = await fetchGatewayBot(token, { apiUrl: this.#config.discordApiUrl });
+		const nowMs = this.clock();
+		this.#refreshFailures = result.kind === "ok" || result.kind === "unauthorized" ? 0 : this.#refreshFailures + 1;
+		this.#nextRefreshAtMs = nextRefreshAtMs(result, nowMs, this.#refreshFailures);
+		log("discord_gateway_bot", {
+			queue: this.#queueName,
+			outcome: result.kind,
+			...(result.kind === "ok" && { max_concurrency: result.gatewayBot.maxConcurrency }),
+			...(result.kind === "unavailable" && { reason: result.reason }),
+			...(result.kind === "rate_limited" && { retry_after_ms: result.retryAfterMs }),
+			next_refresh_in_ms: this.#nextRefreshAtMs - nowMs,
+		});
+
+		switch (result.kind) {
+			case "ok": {
+				this.#tokenRejected = false;
+				this.#gatewayBot = { ...result.gatewayBot, fetchedAtMs: nowMs };
+				this.ctx.storage.kv.put(gatewayBotKey, this.#gatewayBot);
+				this.#useGatewayBot(this.#gatewayBot);
+				break;
+			}
+			case "unauthorized": {
+				this.#tokenRejected = true;
+				this.#gatewayBot = undefined;
+				this.#source = "unknown";
+				this.ctx.storage.kv.delete(gatewayBotKey);
+				for (const waiter of this.#pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
+				break;
+			}
+			default: {
+				if (this.#source === "unknown") {
+					// Slower, never unsafe: one bucket until Discord answers.
+					this.#source = "fallback";
+					this.#setConcurrency(1);
+				}
+			}
+		}
+		await this.#grantDue(nowMs);
+	}
+
+	#useGatewayBot(gatewayBot: CachedGatewayBot): void {
+		this.#source = "discord";
+		this.#setConcurrency(gatewayBot.maxConcurrency);
+	}
+}

@@ -1,0 +1,27 @@
+import type { GatewayBotResult } from "./discord";
+
+/** `/gateway/bot` is asked at most this often while it answers. */
+export const refreshIntervalMs = 60_000;
+const firstRetryMs = 1_000;
+
+/**
+ * When to ask `/gateway/bot` again after `result`. Success and a rejected token
+ * wait the full interval; failures back off from 1 s, doubling to the interval;
+ * a 429 waits at least its `Retry-After`.
+ */
+export function nextRefreshAtMs(result: GatewayBotResult, nowMs: number, consecutiveFailures: number): number {
+	switch (result.kind) {
+		case "ok":
+		case "unauthorized":
+			return nowMs + refreshIntervalMs;
+		case "rate_limited":
+			return nowMs + Math.max(result.retryAfterMs, backoffMs(consecutiveFailures));
+		case "unavailable":
+			return nowMs + backoffMs(consecutiveFailures);
+	}
+}
+
+function backoffMs(consecutiveFailures: number): number {
+	const exponent = Math.max(0, Math.min(consecutiveFailures - 1, 16));
+	return Math.min(firstRetryMs * 2 ** exponent, refreshIntervalMs);
+}

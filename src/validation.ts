@@ -1,0 +1,59 @@
+import { ApiError } from "./errors";
+
+export const defaultQueueName = "default";
+const queueNamePattern = /^[A-Za-z0-9-][A-Za-z0-9._-]{0,63}$/;
+const shardPattern = /^\d{1,10}$/;
+const maxShard = 2 ** 32 - 1;
+const botTokenPattern = /^[A-Za-z0-9._-]{1,256}$/;
+
+/**
+ * The queue named by a request path, as sent (not URL-decoded or normalised):
+ * `/` is `default`, `/{queue}` and `/{queue}/` name one queue.
+ */
+export function parseQueueName(rawPath: string): string {
+	if (rawPath === "/") return defaultQueueName;
+	const name = rawPath.match(/^\/([^/]+)\/?$/)?.[1];
+	if (name !== undefined && queueNamePattern.test(name)) return name;
+	throw new ApiError(
+		"invalid_queue_name",
+		"The path must be / or /{queue}: 1-64 characters from A-Z a-z 0-9 . _ -, not starting with _ or .",
+	);
+}
+
+/** `?shard=N`: a whole number from 0 to 2^32-1, or `null` when absent. */
+export function parseShard(query: URLSearchParams): number | null {
+	const values = query.getAll("shard");
+	if (values.length === 0) return null;
+	const value = values.length === 1 ? values[0] : undefined;
+	if (value !== undefined && shardPattern.test(value) && Number(value) <= maxShard) return Number(value);
+	throw new ApiError(
+		"invalid_shard",
+		`Query parameter 'shard' must appear once, as a whole number from 0 to ${maxShard}.`,
+		{
+			details: { parameter: "shard" },
+		},
+	);
+}
+
+/**
+ * The bot token of `Authorization: Bot <token>`, or `undefined` for no header or
+ * another scheme. A `Bot` header without a well-formed token is rejected, and
+ * the token is never echoed back.
+ */
+export function parseBotToken(authorization: string | null): string | undefined {
+	const match = authorization?.match(/^\s*Bot(?:\s+(.*))?$/i);
+	if (!match) return undefined;
+	const token = match[1]?.trim() ?? "";
+	if (botTokenPattern.test(token)) return token;
+	throw new ApiError("invalid_token", "Authorization: Bot <token> does not carry a well-formed bot token.");
+}
+
+/** The path of a URL exactly as sent, without the query. */
+export function rawPathOf(url: string): string {
+	const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+	if (pathStart === -1) return "/";
+	const queryStart = url.indexOf("?", pathStart);
+	const hashStart = url.indexOf("#", pathStart);
+	const ends = [queryStart, hashStart].filter((index) => index !== -1);
+	return url.slice(pathStart, ends.length > 0 ? Math.min(...ends) : undefined);
+}
