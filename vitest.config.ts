@@ -6,8 +6,13 @@ export default defineConfig({
 		cloudflareTest({
 			wrangler: { configPath: "./wrangler.toml" },
 			miniflare: {
-				// A 1 s interval keeps waits in Worker tests short; object tests step a fake clock.
-				bindings: { IDENTIFY_INTERVAL_MS: "1000", DISCORD_API_URL: "https://discord.test/api/v10" },
+				// A 2 s interval keeps waits in Worker tests short; object tests step a fake clock.
+				bindings: {
+					MAX_CONCURRENCY: "4",
+					IDENTIFY_INTERVAL_MS: "2000",
+					MAX_WAITERS_PER_QUEUE: "50",
+					DISCORD_API_URL: "https://discord.test/api/v10",
+				},
 			},
 		}),
 	],

@@ -37,7 +37,8 @@ export class GatewayQueue extends DurableObject<Env> {
 	clock: () => number = Date.now;
 
 	readonly #config: Config;
-	readonly #pacer: Pacer;
+	/** Read-only outside this class: the waiting lines and last grants. */
+	readonly pacer: Pacer;
 	readonly #settle = new Map<string, (result: AcquireResult) => void>();
 	#alarmAtMs: number | null | undefined;
 	#queueName = "";
@@ -61,11 +62,15 @@ export class GatewayQueue extends DurableObject<Env> {
 			.toArray()
 			.map((row) => [row.bucket, row.granted_at_ms] as const);
 		this.#gatewayBot = ctx.storage.kv.get<CachedGatewayBot>(gatewayBotKey);
-		this.#pacer = new Pacer({
+		this.pacer = new Pacer({
 			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
 			lastGrants,
 		});
+	}
+
+	get concurrencySource(): ConcurrencySource {
+		return this.#source;
 	}
 
 	/** Resolves when the request's shard may IDENTIFY, or with the reason it may not. */
@@ -82,10 +87,10 @@ export class GatewayQueue extends DurableObject<Env> {
 
 		const nowMs = this.clock();
 		const result = new Promise<AcquireResult>((resolve) => this.#settle.set(request.ticket, resolve));
-		const { superseded } = this.#pacer.enqueue({ ticket: request.ticket, shard: request.shard, enqueuedAtMs: nowMs });
+		const { superseded } = this.pacer.enqueue({ ticket: request.ticket, shard: request.shard, enqueuedAtMs: nowMs });
 		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
-		if (this.#pacer.waitingCount > this.#config.maxWaitersPerQueue) {
-			this.#pacer.cancel(request.ticket);
+		if (this.pacer.waitingCount > this.#config.maxWaitersPerQueue) {
+			this.pacer.cancel(request.ticket);
 			this.#resolve(request.ticket, { ok: false, error: "overloaded" });
 		}
 		await this.#grantDue(nowMs);
@@ -94,7 +99,7 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	/** Gives up a waiting request's place. Returns whether it was still waiting. */
 	async cancel(ticket: string): Promise<boolean> {
-		if (!this.#pacer.cancel(ticket)) return false;
+		if (!this.pacer.cancel(ticket)) return false;
 		this.#resolve(ticket, { ok: false, error: "cancelled" });
 		await this.#armAlarm();
 		return true;
@@ -112,7 +117,7 @@ export class GatewayQueue extends DurableObject<Env> {
 	}
 
 	async #grantDue(nowMs: number): Promise<void> {
-		const grants = this.#pacer.takeDue(nowMs);
+		const grants = this.pacer.takeDue(nowMs);
 		if (grants.length > 0) {
 			// The grant is on disk before any response leaves (output gate), so a
 			// restart still spaces the next grant of the bucket from this one.
@@ -147,7 +152,7 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	/** Keeps exactly one alarm, at the next due grant, and none when nobody waits. */
 	async #armAlarm(): Promise<void> {
-		const nextAtMs = this.#pacer.nextDueAtMs() ?? null;
+		const nextAtMs = this.pacer.nextDueAtMs() ?? null;
 		if (nextAtMs === this.#alarmAtMs) return;
 		if (nextAtMs === null) await this.ctx.storage.deleteAlarm();
 		else await this.ctx.storage.setAlarm(nextAtMs);
@@ -156,12 +161,12 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */
 	#setConcurrency(maxConcurrency: number): boolean {
-		if (maxConcurrency === this.#pacer.maxConcurrency) return false;
-		this.#pacer.setMaxConcurrency(maxConcurrency);
+		if (maxConcurrency === this.pacer.maxConcurrency) return false;
+		this.pacer.setMaxConcurrency(maxConcurrency);
 		this.ctx.storage.transactionSync(() => {
 			this.ctx.storage.kv.put(pacingConcurrencyKey, maxConcurrency);
 			this.ctx.storage.sql.exec("DELETE FROM bucket_grant");
-			for (const [bucket, grantedAtMs] of this.#pacer.lastGrants()) {
+			for (const [bucket, grantedAtMs] of this.pacer.lastGrants()) {
 				this.ctx.storage.sql.exec(
 					"INSERT INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
 					bucket,
@@ -217,7 +222,7 @@ export class GatewayQueue extends DurableObject<Env> {
 				this.#gatewayBot = undefined;
 				this.#source = "unknown";
 				this.ctx.storage.kv.delete(gatewayBotKey);
-				for (const waiter of this.#pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
+				for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
 				break;
 			}
 			default: {

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../src/config";
+
+describe("parseConfig", () => {
+	it("uses the documented defaults", () => {
+		expect(parseConfig({})).toEqual({
+			maxConcurrency: 1,
+			identifyIntervalMs: 5500,
+			discordApiUrl: "https://discord.com/api/v10",
+			waitTimeoutMs: 3_600_000,
+			maxWaitersPerQueue: 20_000,
+			discordToken: undefined,
+		});
+	});
+
+	it("reads every var and secret", () => {
+		const config = parseConfig({
+			MAX_CONCURRENCY: "16",
+			IDENTIFY_INTERVAL_MS: " 6000 ",
+			DISCORD_API_URL: "http://127.0.0.1:9000/api/",
+			WAIT_TIMEOUT_MS: "60000",
+			MAX_WAITERS_PER_QUEUE: "50",
+			DISCORD_TOKEN: "abc.def",
+		});
+		expect(config).toEqual({
+			maxConcurrency: 16,
+			identifyIntervalMs: 6000,
+			discordApiUrl: "http://127.0.0.1:9000/api",
+			waitTimeoutMs: 60_000,
+			maxWaitersPerQueue: 50,
+			discordToken: "abc.def",
+		});
+	});
+
+	it("treats an empty DISCORD_TOKEN as unset", () => {
+		expect(parseConfig({ DISCORD_TOKEN: "  " }).discordToken).toBeUndefined();
+	});
+
+	it.each([
+		["MAX_CONCURRENCY", "0"],
+		["MAX_CONCURRENCY", "four"],
+		["IDENTIFY_INTERVAL_MS", "-5"],
+		["IDENTIFY_INTERVAL_MS", "5.5"],
+		["DISCORD_API_URL", "discord.com"],
+		["WAIT_TIMEOUT_MS", "10"],
+		["MAX_WAITERS_PER_QUEUE", ""],
+	])("rejects %s=%j with an error naming it", (name, value) => {
+		expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
+		expect(() => parseConfig({ [name]: value })).toThrow(name);
+	});
+});

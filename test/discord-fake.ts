@@ -1,0 +1,41 @@
+import { env } from "cloudflare:workers";
+import { type MockInstance, vi } from "vitest";
+
+export interface GatewayBotAnswer {
+	status?: number;
+	body?: unknown;
+	headers?: Record<string, string>;
+	/** Throw like a network error instead of answering. */
+	fail?: boolean;
+}
+
+export const gatewayBotUrl = `${env.DISCORD_API_URL}/gateway/bot`;
+
+export function gatewayBotBody(maxConcurrency: number, remaining = 999) {
+	return {
+		url: "wss://gateway.discord.gg",
+		shards: 1,
+		session_start_limit: { total: 1000, remaining, reset_after: 14_400_000, max_concurrency: maxConcurrency },
+	};
+}
+
+/**
+ * Fakes Discord's `/gateway/bot` by replacing the global `fetch` (the queue
+ * objects run in the test's isolate). Answers come from `answers` in turn, the
+ * last one repeating.
+ */
+export function fakeDiscord(...answers: GatewayBotAnswer[]): MockInstance<typeof fetch> {
+	let call = 0;
+	return vi.spyOn(globalThis, "fetch").mockImplementation(async (input) => {
+		const url = input instanceof Request ? input.url : String(input);
+		if (url !== gatewayBotUrl) throw new Error(`unexpected fetch of ${url}`);
+		const answer = answers[Math.min(call++, answers.length - 1)] ?? {};
+		if (answer.fail) throw new TypeError("Network connection lost.");
+		return Response.json(answer.body ?? {}, { status: answer.status ?? 200, headers: answer.headers ?? {} });
+	});
+}
+
+export function authorizationOf(fetchMock: MockInstance<typeof fetch>, call = 0): string | null {
+	const init = fetchMock.mock.calls[call]?.[1];
+	return new Headers(init?.headers).get("authorization");
+}

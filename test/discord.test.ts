@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { fetchGatewayBot } from "../src/discord";
+import { gatewayBotBody } from "./discord-fake";
+
+const apiUrl = "https://discord.test/api/v10";
+const answering =
+	(response: () => Response): typeof fetch =>
+	async () =>
+		response();
+
+describe("fetchGatewayBot", () => {
+	it("reads max_concurrency and the session start limit, sending the bot token", async () => {
+		let seen: Request | undefined;
+		const result = await fetchGatewayBot("tok.en", {
+			apiUrl,
+			fetch: async (input, init) => {
+				seen = new Request(input, init);
+				return Response.json(gatewayBotBody(16, 420));
+			},
+		});
+		expect(result).toEqual({
+			kind: "ok",
+			gatewayBot: { maxConcurrency: 16, sessionStartLimit: { total: 1000, remaining: 420, resetAfterMs: 14_400_000 } },
+		});
+		expect(seen?.url).toBe(`${apiUrl}/gateway/bot`);
+		expect(seen?.headers.get("authorization")).toBe("Bot tok.en");
+		expect(seen?.headers.get("user-agent")).toMatch(/^DiscordBot \(/);
+	});
+
+	it("tells a rejected token apart", async () => {
+		const result = await fetchGatewayBot("t", { apiUrl, fetch: answering(() => new Response("{}", { status: 401 })) });
+		expect(result).toEqual({ kind: "unauthorized" });
+	});
+
+	it("reads how long to wait from a 429's body, or else its Retry-After header", async () => {
+		const fromBody = await fetchGatewayBot("t", {
+			apiUrl,
+			fetch: answering(() => Response.json({ retry_after: 1.25 }, { status: 429, headers: { "retry-after": "2" } })),
+		});
+		expect(fromBody).toEqual({ kind: "rate_limited", retryAfterMs: 1250 });
+		const fromHeader = await fetchGatewayBot("t", {
+			apiUrl,
+			fetch: answering(() => new Response("Too many", { status: 429, headers: { "retry-after": "7" } })),
+		});
+		expect(fromHeader).toEqual({ kind: "rate_limited", retryAfterMs: 7000 });
+	});
+
+	it.each([
+		["a 5xx", () => new Response("bad gateway", { status: 502 }), "HTTP 502"],
+		["a body that is not JSON", () => new Response("<html>"), "unexpected /gateway/bot body"],
+		["a body without max_concurrency", () => Response.json({ url: "wss://x" }), "unexpected /gateway/bot body"],
+		["a max_concurrency of 0", () => Response.json(gatewayBotBody(0)), "unexpected /gateway/bot body"],
+	])("reports Discord unavailable on %s", async (_, response, reason) => {
+		expect(await fetchGatewayBot("t", { apiUrl, fetch: answering(response) })).toEqual({ kind: "unavailable", reason });
+	});
+
+	it("reports Discord unavailable when the request fails", async () => {
+		const result = await fetchGatewayBot("t", {
+			apiUrl,
+			fetch: async () => {
+				throw new TypeError("Network connection lost.");
+			},
+		});
+		expect(result).toEqual({ kind: "unavailable", reason: "TypeError" });
+	});
+});

@@ -1,0 +1,68 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import type { AcquireRequest, AcquireResult, GatewayQueue } from "../src/queue";
+
+export type QueueStub = DurableObjectStub<GatewayQueue>;
+
+let objects = 0;
+
+/** A fresh queue object per test: storage is shared within a test file. */
+export function freshQueue(): QueueStub {
+	return env.GATEWAY_QUEUE.getByName(`test-${crypto.randomUUID()}-${objects++}`);
+}
+
+/** The interval the tests run with (vitest.config.ts). */
+export const intervalMs = Number(env.IDENTIFY_INTERVAL_MS);
+
+export interface FakeClock {
+	now: number;
+	advance(ms: number): void;
+}
+
+/**
+ * Replaces the object's clock (again, after an eviction, by passing the same
+ * clock). Time starts a day ahead of the real one, so the alarms the object arms
+ * never fire by themselves: tests fire them with `runDurableObjectAlarm`.
+ */
+export async function useFakeClock(stub: QueueStub, clock: FakeClock = newFakeClock()): Promise<FakeClock> {
+	await runInDurableObject(stub, (queue: GatewayQueue) => {
+		queue.clock = () => clock.now;
+	});
+	return clock;
+}
+
+function newFakeClock(): FakeClock {
+	const clock: FakeClock = {
+		now: Date.now() + 86_400_000,
+		advance(ms) {
+			clock.now += ms;
+		},
+	};
+	return clock;
+}
+
+export function acquireRequest(shard: number | null, extra: Partial<AcquireRequest> = {}): AcquireRequest {
+	return { ticket: crypto.randomUUID(), queue: "test", shard, ...extra };
+}
+
+/** `stub.acquire`, typed as the object's result (RPC's type of a union does not narrow). */
+export async function acquire(stub: QueueStub, request: AcquireRequest): Promise<AcquireResult> {
+	return stub.acquire(request);
+}
+
+export async function armedAlarm(stub: QueueStub): Promise<number | null> {
+	return runInDurableObject(stub, (_queue, state) => state.storage.getAlarm());
+}
+
+export async function waitingCount(stub: QueueStub): Promise<number> {
+	return runInDurableObject(stub, (queue: GatewayQueue) => queue.pacer.waitingCount);
+}
+
+/** Tracks whether a promise has settled, without awaiting it. */
+export function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
+	let settled = false;
+	const tracked = promise.finally(() => {
+		settled = true;
+	});
+	return { promise: tracked, settled: () => settled };
+}

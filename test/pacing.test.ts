@@ -1,0 +1,144 @@
+import { describe, expect, it } from "vitest";
+import { type Grant, Pacer, type Waiter } from "../src/pacing";
+
+const intervalMs = 5500;
+let nextTicket = 0;
+const waiter = (shard: number | null, enqueuedAtMs = 0): Waiter => ({
+	ticket: `t${nextTicket++}`,
+	shard,
+	enqueuedAtMs,
+});
+const shardsOf = (grants: Grant[]) => grants.map((grant) => grant.waiter.shard);
+
+describe("Pacer", () => {
+	it("grants a request to an idle bucket at once", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs });
+		pacer.enqueue(waiter(0));
+		expect(shardsOf(pacer.takeDue(1000))).toEqual([0]);
+		expect(pacer.nextDueAtMs()).toBeUndefined();
+	});
+
+	it("spaces two grants of one bucket by the interval, never earlier", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs });
+		pacer.enqueue(waiter(0));
+		pacer.enqueue(waiter(1));
+		expect(shardsOf(pacer.takeDue(1000))).toEqual([0]);
+		expect(pacer.nextDueAtMs()).toBe(1000 + intervalMs);
+		expect(pacer.takeDue(1000 + intervalMs - 1)).toEqual([]);
+		expect(shardsOf(pacer.takeDue(1000 + intervalMs))).toEqual([1]);
+	});
+
+	it("spaces from the actual grant time when a tick comes late", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs });
+		for (const shard of [0, 1, 2]) pacer.enqueue(waiter(shard));
+		pacer.takeDue(0);
+		expect(shardsOf(pacer.takeDue(intervalMs + 40))).toEqual([1]);
+		expect(pacer.nextDueAtMs()).toBe(2 * intervalMs + 40);
+	});
+
+	it("serves each bucket first in, first out", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs });
+		for (const shard of [4, 2, 0, 6]) pacer.enqueue(waiter(shard));
+		const order = [0, 1, 2, 3].flatMap((round) => shardsOf(pacer.takeDue(round * intervalMs)));
+		expect(order).toEqual([4, 2, 0, 6]);
+	});
+
+	it("grants one request in every bucket at once: buckets do not wait for each other", () => {
+		const pacer = new Pacer({ maxConcurrency: 16, intervalMs });
+		for (let shard = 0; shard < 32; shard++) pacer.enqueue(waiter(shard));
+		const first = pacer.takeDue(0);
+		expect(first.map((grant) => grant.bucket).sort((a, b) => a - b)).toEqual([...Array(16).keys()]);
+		expect(pacer.takeDue(intervalMs - 1)).toEqual([]);
+		expect(pacer.takeDue(intervalMs)).toHaveLength(16);
+	});
+
+	it("puts requests without a shard in bucket 0, each with its own place", () => {
+		const pacer = new Pacer({ maxConcurrency: 4, intervalMs });
+		expect(pacer.enqueue(waiter(null)).bucket).toBe(0);
+		expect(pacer.enqueue(waiter(null)).superseded).toBeUndefined();
+		expect(pacer.waitingCount).toBe(2);
+	});
+
+	it("lets a retry of a waiting shard take over its place, returning the request it replaces", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs });
+		const first = waiter(7);
+		pacer.enqueue(waiter(1));
+		pacer.enqueue(first);
+		pacer.enqueue(waiter(9));
+		const retry = waiter(7, 30_000);
+		expect(pacer.enqueue(retry).superseded).toBe(first);
+		expect(pacer.waitingCount).toBe(3);
+		const grants = [0, 1, 2].flatMap((round) => pacer.takeDue(round * intervalMs));
+		expect(grants.map((grant) => grant.waiter)).toEqual([
+			expect.objectContaining({ shard: 1 }),
+			retry,
+			expect.anything(),
+		]);
+		expect(pacer.cancel(first.ticket)).toBeUndefined();
+	});
+
+	it("frees a cancelled request's place, and the next in line moves up", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs });
+		const gone = waiter(1);
+		pacer.enqueue(waiter(0));
+		pacer.takeDue(0);
+		pacer.enqueue(gone);
+		pacer.enqueue(waiter(2));
+		expect(pacer.cancel(gone.ticket)).toBe(gone);
+		expect(pacer.cancel(gone.ticket)).toBeUndefined();
+		expect(shardsOf(pacer.takeDue(intervalMs))).toEqual([2]);
+	});
+
+	it("arms nothing once the last waiter of a bucket is cancelled", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs });
+		const only = waiter(3);
+		pacer.enqueue(only);
+		pacer.cancel(only.ticket);
+		expect(pacer.nextDueAtMs()).toBeUndefined();
+		expect(pacer.takeDue(0)).toEqual([]);
+	});
+
+	it("honours the persisted last grant of each bucket after a restart", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[1, 10_000]] });
+		pacer.enqueue(waiter(0));
+		pacer.enqueue(waiter(1));
+		expect(shardsOf(pacer.takeDue(12_000))).toEqual([0]);
+		expect(pacer.nextDueAtMs()).toBe(10_000 + intervalMs);
+		expect(pacer.lastGrants()).toEqual(
+			new Map([
+				[1, 10_000],
+				[0, 12_000],
+			]),
+		);
+	});
+
+	it("re-buckets waiting shards in arrival order, every bucket spaced from the latest grant", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs });
+		pacer.enqueue(waiter(0));
+		pacer.takeDue(1000);
+		for (const shard of [3, 1, 2, 5]) pacer.enqueue(waiter(shard));
+		const retryOf3 = waiter(3, 2000);
+		pacer.enqueue(retryOf3);
+
+		pacer.setMaxConcurrency(2);
+
+		expect(pacer.maxConcurrency).toBe(2);
+		expect(pacer.takeDue(1000 + intervalMs - 1)).toEqual([]);
+		const grants = pacer.takeDue(1000 + intervalMs);
+		expect(grants.map((grant) => [grant.bucket, grant.waiter.shard])).toEqual([
+			[1, 3],
+			[0, 2],
+		]);
+		expect(grants[0]?.waiter).toBe(retryOf3);
+		expect(shardsOf(pacer.takeDue(1000 + 2 * intervalMs))).toEqual([1]);
+		expect(shardsOf(pacer.takeDue(1000 + 3 * intervalMs))).toEqual([5]);
+	});
+
+	it("drains every waiter in arrival order", () => {
+		const pacer = new Pacer({ maxConcurrency: 4, intervalMs });
+		for (const shard of [5, 0, 3]) pacer.enqueue(waiter(shard));
+		expect(pacer.drain().map((w) => w.shard)).toEqual([5, 0, 3]);
+		expect(pacer.waitingCount).toBe(0);
+		expect(pacer.nextDueAtMs()).toBeUndefined();
+	});
+});

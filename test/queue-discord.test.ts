@@ -1,0 +1,114 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { GatewayQueue } from "../src/queue";
+import { authorizationOf, fakeDiscord, gatewayBotBody } from "./discord-fake";
+import { acquire, acquireRequest, freshQueue, intervalMs, type QueueStub, useFakeClock, waitingCount } from "./helpers";
+
+const token = "MTIz.fake-token_for.tests";
+const withToken = (shard: number | null) => acquireRequest(shard, { token });
+const sourceOf = (stub: QueueStub) => runInDurableObject(stub, (queue: GatewayQueue) => queue.concurrencySource);
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
+describe("GatewayQueue and Discord's /gateway/bot", () => {
+	it("learns max_concurrency with the bot token before the first grant, asking once", async () => {
+		const discord = fakeDiscord({ body: gatewayBotBody(16) });
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const results = await Promise.all(Array.from({ length: 16 }, (_, shard) => acquire(stub, withToken(shard))));
+		expect(results.every((result) => result.ok && result.grantedAtMs === clock.now)).toBe(true);
+		expect(discord).toHaveBeenCalledTimes(1);
+		expect(authorizationOf(discord)).toBe(`Bot ${token}`);
+		expect(await sourceOf(stub)).toBe("discord");
+	});
+
+	it("refreshes at most once a minute, in the background, never per request", async () => {
+		const discord = fakeDiscord({ body: gatewayBotBody(2) }, { body: gatewayBotBody(4) });
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		await acquire(stub, withToken(0));
+		clock.advance(59_000);
+		await acquire(stub, withToken(1));
+		expect(discord).toHaveBeenCalledTimes(1);
+
+		clock.advance(1_000);
+		expect(await acquire(stub, withToken(2))).toMatchObject({ ok: true, bucket: 0 });
+		await vi.waitFor(() => expect(discord).toHaveBeenCalledTimes(2));
+		await vi.waitFor(async () =>
+			expect(await runInDurableObject(stub, (queue: GatewayQueue) => queue.pacer.maxConcurrency)).toBe(4),
+		);
+	});
+
+	it("answers unauthorized when Discord rejects the token, without asking again for a minute", async () => {
+		const discord = fakeDiscord({ status: 401, body: { message: "401: Unauthorized", code: 0 } });
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		expect(await acquire(stub, withToken(0))).toEqual({ ok: false, error: "unauthorized" });
+		clock.advance(30_000);
+		expect(await acquire(stub, withToken(0))).toEqual({ ok: false, error: "unauthorized" });
+		expect(discord).toHaveBeenCalledTimes(1);
+	});
+
+	it("paces as one bucket while Discord cannot be reached, logs it, and re-buckets once it answers", async () => {
+		const discord = fakeDiscord({ fail: true }, { body: gatewayBotBody(16) });
+		const logs = vi.spyOn(console, "log");
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const firstAtMs = clock.now;
+
+		expect(await acquire(stub, withToken(0))).toMatchObject({ ok: true, bucket: 0 });
+		expect(await sourceOf(stub)).toBe("fallback");
+		expect(logs.mock.calls.flat().join("\n")).toMatch(
+			/"event":"discord_gateway_bot","queue":"test","outcome":"unavailable"/,
+		);
+		const second = acquire(stub, withToken(1));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+
+		clock.advance(1_000);
+		void acquire(stub, withToken(2));
+		await vi.waitFor(async () => expect(await sourceOf(stub)).toBe("discord"));
+		// Shards 1 and 2 now have buckets of their own, yet none may start before
+		// the interval since the latest grant has passed.
+		expect(await waitingCount(stub)).toBe(2);
+		clock.now = firstAtMs + intervalMs;
+		await runDurableObjectAlarm(stub);
+		expect(await second).toMatchObject({ ok: true, bucket: 1, grantedAtMs: firstAtMs + intervalMs });
+		expect(discord).toHaveBeenCalledTimes(2);
+	});
+
+	it("waits Discord's Retry-After before asking again after a 429", async () => {
+		const discord = fakeDiscord(
+			{ status: 429, body: { message: "You are being rate limited.", retry_after: 30, global: false } },
+			{ body: gatewayBotBody(1) },
+		);
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		await acquire(stub, withToken(0));
+		clock.advance(29_000);
+		await acquire(stub, withToken(null));
+		expect(discord).toHaveBeenCalledTimes(1);
+		clock.advance(1_000);
+		void acquire(stub, withToken(null));
+		await vi.waitFor(() => expect(discord).toHaveBeenCalledTimes(2));
+	});
+
+	it("keeps the learnt max_concurrency across an eviction, without the token in storage", async () => {
+		fakeDiscord({ body: gatewayBotBody(8) });
+		const stub = freshQueue();
+		await useFakeClock(stub);
+		await acquire(stub, withToken(0));
+		const stored = await runInDurableObject(stub, (_queue, state) => {
+			const tables = state.storage.sql
+				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'")
+				.toArray()
+				.map((row) => row.name);
+			const rows = tables.flatMap((table) => state.storage.sql.exec(`SELECT * FROM "${table}"`).toArray());
+			return JSON.stringify({ tables, rows, kv: [...state.storage.kv.list()] });
+		});
+		expect(stored).toContain("maxConcurrency");
+		expect(stored).not.toContain(token);
+		expect(stored).not.toContain("MTIz");
+	});
+});

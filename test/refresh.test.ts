@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import { nextRefreshAtMs, refreshIntervalMs } from "../src/refresh";
+
+const gatewayBot = { maxConcurrency: 1, sessionStartLimit: { total: 1000, remaining: 999, resetAfterMs: 1 } };
+
+describe("nextRefreshAtMs", () => {
+	it("asks again after a minute when Discord answered", () => {
+		expect(nextRefreshAtMs({ kind: "ok", gatewayBot }, 100, 0)).toBe(100 + refreshIntervalMs);
+		expect(nextRefreshAtMs({ kind: "unauthorized" }, 100, 0)).toBe(100 + refreshIntervalMs);
+	});
+
+	it("backs off from 1 s, doubling up to a minute, while Discord is unavailable", () => {
+		const unavailable = { kind: "unavailable", reason: "HTTP 502" } as const;
+		const delays = [1, 2, 3, 4, 7, 30].map((failures) => nextRefreshAtMs(unavailable, 0, failures));
+		expect(delays).toEqual([1000, 2000, 4000, 8000, 60_000, 60_000]);
+	});
+
+	it("waits at least Discord's Retry-After on a 429", () => {
+		expect(nextRefreshAtMs({ kind: "rate_limited", retryAfterMs: 42_000 }, 0, 1)).toBe(42_000);
+		expect(nextRefreshAtMs({ kind: "rate_limited", retryAfterMs: 10 }, 0, 3)).toBe(4000);
+	});
+});
