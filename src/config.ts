@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** Settings of one deployment, read from its vars and secrets once per isolate. */
 export interface Config {
@@ -24,19 +24,28 @@ export interface ConfigSource {
 	DISCORD_TOKEN?: string;
 }
 
-const wholeNumber = (min: number, max: number) =>
-	z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().int().min(min).max(max));
+const wholeNumber = (min: number, max: number, fallback: number) =>
+	z._default(
+		z.pipe(
+			z.string().check(z.trim(), z.regex(/^\d+$/, "must be a whole number")),
+			z.pipe(
+				z.transform(Number),
+				z.number().check(z.minimum(min, `must be at least ${min}`), z.maximum(max, `must be at most ${max}`)),
+			),
+		),
+		fallback,
+	);
 
 const schema = z.object({
-	MAX_CONCURRENCY: wholeNumber(1, 65_536).default(1),
-	IDENTIFY_INTERVAL_MS: wholeNumber(1, 600_000).default(5500),
-	DISCORD_API_URL: z.url({ protocol: /^https?$/ }).default("https://discord.com/api/v10"),
-	WAIT_TIMEOUT_MS: wholeNumber(1000, 86_400_000).default(3_600_000),
-	MAX_WAITERS_PER_QUEUE: wholeNumber(1, 1_000_000).default(20_000),
-	DISCORD_TOKEN: z
-		.string()
-		.optional()
-		.transform((token) => (token?.trim() ? token.trim() : undefined)),
+	MAX_CONCURRENCY: wholeNumber(1, 65_536, 1),
+	IDENTIFY_INTERVAL_MS: wholeNumber(1, 600_000, 5500),
+	DISCORD_API_URL: z._default(
+		z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+		"https://discord.com/api/v10",
+	),
+	WAIT_TIMEOUT_MS: wholeNumber(1000, 86_400_000, 3_600_000),
+	MAX_WAITERS_PER_QUEUE: wholeNumber(1, 1_000_000, 20_000),
+	DISCORD_TOKEN: z.optional(z.string()),
 });
 
 export class ConfigError extends Error {
@@ -57,7 +66,7 @@ export function parseConfig(source: ConfigSource): Config {
 		discordApiUrl: vars.DISCORD_API_URL.replace(/\/+$/, ""),
 		waitTimeoutMs: vars.WAIT_TIMEOUT_MS,
 		maxWaitersPerQueue: vars.MAX_WAITERS_PER_QUEUE,
-		discordToken: vars.DISCORD_TOKEN,
+		discordToken: vars.DISCORD_TOKEN?.trim() || undefined,
 	};
 }
 

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod/mini";
 
 /** What `GET /gateway/bot` tells about a bot. */
 export interface GatewayBot {
@@ -18,16 +18,18 @@ export type GatewayBotResult =
 	/** Network error, timeout, 5xx, or an answer we could not read. */
 	| { kind: "unavailable"; reason: string };
 
+const count = () => z.int().check(z.nonnegative());
+
 const gatewayBotSchema = z.object({
 	session_start_limit: z.object({
-		total: z.number().int().nonnegative(),
-		remaining: z.number().int().nonnegative(),
-		reset_after: z.number().nonnegative(),
-		max_concurrency: z.number().int().positive(),
+		total: count(),
+		remaining: count(),
+		reset_after: z.number().check(z.nonnegative()),
+		max_concurrency: z.int().check(z.positive()),
 	}),
 });
 
-const rateLimitBodySchema = z.object({ retry_after: z.number().nonnegative() });
+const rateLimitBodySchema = z.object({ retry_after: z.number().check(z.nonnegative()) });
 
 const requestTimeoutMs = 10_000;
 /** When Discord says 429 but not for how long. */
