@@ -41,6 +41,7 @@ app.all("*", async (c) => {
 		}
 	};
 	const signal = c.req.raw.signal;
+	if (signal.aborted) throw acquireError("cancelled");
 	signal.addEventListener("abort", giveUpPlace, { once: true });
 	let result: AcquireResult | "timeout";
 	try {

@@ -31,19 +31,34 @@ const gatewayBotSchema = z.object({
 
 const rateLimitBodySchema = z.object({ retry_after: z.number().check(z.nonnegative()) });
 
-const requestTimeoutMs = 10_000;
+const defaultTimeoutMs = 10_000;
 /** When Discord says 429 but not for how long. */
 const defaultRetryAfterMs = 5_000;
 
 export interface DiscordClientOptions {
 	apiUrl: string;
 	fetch?: typeof fetch;
+	/** Gives up on an answer after this long (default 10 s). */
+	timeoutMs?: number;
 }
 
 /** Reads `/gateway/bot`; every outcome is a value, nothing throws. */
-export async function fetchGatewayBot(
+export async function fetchGatewayBot(token: string, options: DiscordClientOptions): Promise<GatewayBotResult> {
+	// A timer of our own, cleared when done: a pending one keeps the object from being evicted.
+	const deadline = new AbortController();
+	const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+	const timer = setTimeout(() => deadline.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
+	try {
+		return await readGatewayBot(token, options, deadline.signal);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
+async function readGatewayBot(
 	token: string,
 	{ apiUrl, fetch: fetchImpl = fetch }: DiscordClientOptions,
+	signal: AbortSignal,
 ): Promise<GatewayBotResult> {
 	let response: Response;
 	try {
@@ -52,7 +67,7 @@ export async function fetchGatewayBot(
 				authorization: `Bot ${token}`,
 				"user-agent": "DiscordBot (gateway-queue, 0.1.0)",
 			},
-			signal: AbortSignal.timeout(requestTimeoutMs),
+			signal,
 		});
 	} catch (error) {
 		return { kind: "unavailable", reason: error instanceof Error ? error.name : "fetch failed" };

@@ -20,11 +20,8 @@ export type AcquireResult =
 
 export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
 
-interface CachedGatewayBot extends GatewayBot {
-	fetchedAtMs: number;
-}
-
 const gatewayBotKey = "gateway_bot";
+const nextRefreshAtKey = "gateway_bot_next_refresh_at_ms";
 const pacingConcurrencyKey = "pacing_concurrency";
 
 /**
@@ -40,12 +37,14 @@ export class GatewayQueue extends DurableObject<Env> {
 	/** Read-only outside this class: the waiting lines and last grants. */
 	readonly pacer: Pacer;
 	readonly #settle = new Map<string, (result: AcquireResult) => void>();
+	/** Requests waiting for the bot's first `/gateway/bot` answer, before they are in line. */
+	readonly #arriving = new Set<string>();
 	#alarmAtMs: number | null | undefined;
 	#queueName = "";
 
 	#source: ConcurrencySource = "unknown";
 	#token: string | undefined;
-	#gatewayBot: CachedGatewayBot | undefined;
+	#gatewayBot: GatewayBot | undefined;
 	#tokenRejected = false;
 	#refreshing: Promise<void> | undefined;
 	#nextRefreshAtMs = 0;
@@ -61,7 +60,8 @@ export class GatewayQueue extends DurableObject<Env> {
 			.exec<{ bucket: number; granted_at_ms: number }>("SELECT bucket, granted_at_ms FROM bucket_grant")
 			.toArray()
 			.map((row) => [row.bucket, row.granted_at_ms] as const);
-		this.#gatewayBot = ctx.storage.kv.get<CachedGatewayBot>(gatewayBotKey);
+		this.#gatewayBot = ctx.storage.kv.get<GatewayBot>(gatewayBotKey);
+		this.#nextRefreshAtMs = ctx.storage.kv.get<number>(nextRefreshAtKey) ?? 0;
 		this.pacer = new Pacer({
 			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
@@ -81,7 +81,9 @@ export class GatewayQueue extends DurableObject<Env> {
 			this.#setConcurrency(this.#config.maxConcurrency);
 		} else {
 			this.#token = request.token;
+			this.#arriving.add(request.ticket);
 			await this.#syncGatewayBot();
+			if (!this.#arriving.delete(request.ticket)) return { ok: false, error: "cancelled" };
 			if (this.#tokenRejected) return { ok: false, error: "unauthorized" };
 		}
 
@@ -99,6 +101,7 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	/** Gives up a waiting request's place. Returns whether it was still waiting. */
 	async cancel(ticket: string): Promise<boolean> {
+		if (this.#arriving.delete(ticket)) return true;
 		if (!this.pacer.cancel(ticket)) return false;
 		this.#resolve(ticket, { ok: false, error: "cancelled" });
 		await this.#armAlarm();
@@ -107,13 +110,7 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	override async alarm(): Promise<void> {
 		this.#alarmAtMs = null;
-		try {
-			await this.#grantDue(this.clock());
-		} catch (error) {
-			log("alarm_failed", { queue: this.#queueName, error: String(error) });
-			this.#alarmAtMs = undefined;
-			await this.#armAlarm();
-		}
+		await this.#grantDue(this.clock());
 	}
 
 	async #grantDue(nowMs: number): Promise<void> {
@@ -121,7 +118,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		if (grants.length > 0) {
 			// The grant is on disk before any response leaves (output gate), so a
 			// restart still spaces the next grant of the bucket from this one.
-			this.ctx.storage.transactionSync(() => {
+			this.#writeOrReset(() => {
 				for (const grant of grants) {
 					this.ctx.storage.sql.exec(
 						"INSERT OR REPLACE INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
@@ -133,6 +130,25 @@ export class GatewayQueue extends DurableObject<Env> {
 			for (const grant of grants) this.#resolveGrant(grant);
 		}
 		await this.#armAlarm();
+	}
+
+	/**
+	 * Storage that fails leaves memory and disk out of step, and waiters could
+	 * hang with no alarm: reset the object instead, so every waiting request gets
+	 * a 503 and retries against state read back from disk.
+	 */
+	#writeOrReset<T>(write: () => T): T {
+		try {
+			return this.ctx.storage.transactionSync(write);
+		} catch (error) {
+			this.#reset(error);
+		}
+	}
+
+	#reset(error: unknown): never {
+		log("queue_reset", { queue: this.#queueName, error: error instanceof Error ? error.message : String(error) });
+		this.ctx.abort("storage failed");
+		throw error;
 	}
 
 	#resolveGrant({ waiter, bucket, grantedAtMs }: Grant): void {
@@ -154,16 +170,20 @@ export class GatewayQueue extends DurableObject<Env> {
 	async #armAlarm(): Promise<void> {
 		const nextAtMs = this.pacer.nextDueAtMs() ?? null;
 		if (nextAtMs === this.#alarmAtMs) return;
-		if (nextAtMs === null) await this.ctx.storage.deleteAlarm();
-		else await this.ctx.storage.setAlarm(nextAtMs);
 		this.#alarmAtMs = nextAtMs;
+		try {
+			if (nextAtMs === null) await this.ctx.storage.deleteAlarm();
+			else await this.ctx.storage.setAlarm(nextAtMs);
+		} catch (error) {
+			this.#reset(error);
+		}
 	}
 
 	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */
 	#setConcurrency(maxConcurrency: number): boolean {
 		if (maxConcurrency === this.pacer.maxConcurrency) return false;
 		this.pacer.setMaxConcurrency(maxConcurrency);
-		this.ctx.storage.transactionSync(() => {
+		this.#writeOrReset(() => {
 			this.ctx.storage.kv.put(pacingConcurrencyKey, maxConcurrency);
 			this.ctx.storage.sql.exec("DELETE FROM bucket_grant");
 			for (const [bucket, grantedAtMs] of this.pacer.lastGrants()) {
@@ -200,6 +220,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		const nowMs = this.clock();
 		this.#refreshFailures = result.kind === "ok" || result.kind === "unauthorized" ? 0 : this.#refreshFailures + 1;
 		this.#nextRefreshAtMs = nextRefreshAtMs(result, nowMs, this.#refreshFailures);
+		this.ctx.storage.kv.put(nextRefreshAtKey, this.#nextRefreshAtMs);
 		log("discord_gateway_bot", {
 			queue: this.#queueName,
 			outcome: result.kind,
@@ -212,7 +233,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		switch (result.kind) {
 			case "ok": {
 				this.#tokenRejected = false;
-				this.#gatewayBot = { ...result.gatewayBot, fetchedAtMs: nowMs };
+				this.#gatewayBot = result.gatewayBot;
 				this.ctx.storage.kv.put(gatewayBotKey, this.#gatewayBot);
 				this.#useGatewayBot(this.#gatewayBot);
 				break;
@@ -236,7 +257,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		await this.#grantDue(nowMs);
 	}
 
-	#useGatewayBot(gatewayBot: CachedGatewayBot): void {
+	#useGatewayBot(gatewayBot: GatewayBot): void {
 		this.#source = "discord";
 		this.#setConcurrency(gatewayBot.maxConcurrency);
 	}

@@ -2,11 +2,12 @@ import type { GatewayBotResult } from "./discord";
 
 /** `/gateway/bot` is asked at most this often while it answers. */
 export const refreshIntervalMs = 60_000;
-const firstRetryMs = 1_000;
+/** Discord counts failed calls against a harsh, undocumented limit: start slow. */
+const firstRetryMs = 5_000;
 
 /**
  * When to ask `/gateway/bot` again after `result`. Success and a rejected token
- * wait the full interval; failures back off from 1 s, doubling to the interval;
+ * wait the full interval; failures back off from 5 s, doubling to the interval;
  * a 429 waits at least its `Retry-After`.
  */
 export function nextRefreshAtMs(result: GatewayBotResult, nowMs: number, consecutiveFailures: number): number {

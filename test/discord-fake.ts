@@ -7,6 +7,8 @@ export interface GatewayBotAnswer {
 	headers?: Record<string, string>;
 	/** Throw like a network error instead of answering. */
 	fail?: boolean;
+	/** Answer only once this settles. */
+	after?: Promise<void>;
 }
 
 export const gatewayBotUrl = `${env.DISCORD_API_URL}/gateway/bot`;
@@ -30,6 +32,7 @@ export function fakeDiscord(...answers: GatewayBotAnswer[]): MockInstance<typeof
 		const url = input instanceof Request ? input.url : String(input);
 		if (url !== gatewayBotUrl) throw new Error(`unexpected fetch of ${url}`);
 		const answer = answers[Math.min(call++, answers.length - 1)] ?? {};
+		await answer.after;
 		if (answer.fail) throw new TypeError("Network connection lost.");
 		return Response.json(answer.body ?? {}, { status: answer.status ?? 200, headers: answer.headers ?? {} });
 	});

@@ -63,4 +63,14 @@ describe("fetchGatewayBot", () => {
 		});
 		expect(result).toEqual({ kind: "unavailable", reason: "TypeError" });
 	});
+
+	it("gives up on a Discord that does not answer", async () => {
+		const result = await fetchGatewayBot("t", {
+			apiUrl,
+			timeoutMs: 20,
+			fetch: (_input, init) =>
+				new Promise((_resolve, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal?.reason))),
+		});
+		expect(result).toEqual({ kind: "unavailable", reason: "TimeoutError" });
+	});
 });

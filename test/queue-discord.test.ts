@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { GatewayQueue } from "../src/queue";
 import { authorizationOf, fakeDiscord, gatewayBotBody } from "./discord-fake";
@@ -56,26 +56,65 @@ describe("GatewayQueue and Discord's /gateway/bot", () => {
 		const logs = vi.spyOn(console, "log");
 		const stub = freshQueue();
 		const clock = await useFakeClock(stub);
-		const firstAtMs = clock.now;
+		const startMs = clock.now;
 
 		expect(await acquire(stub, withToken(0))).toMatchObject({ ok: true, bucket: 0 });
 		expect(await sourceOf(stub)).toBe("fallback");
 		expect(logs.mock.calls.flat().join("\n")).toMatch(
 			/"event":"discord_gateway_bot","queue":"test","outcome":"unavailable"/,
 		);
-		const second = acquire(stub, withToken(1));
+		clock.now = startMs + 4_500;
+		expect(await acquire(stub, withToken(1))).toMatchObject({ ok: true, bucket: 0, grantedAtMs: startMs + 4_500 });
+		const waiting = [acquire(stub, withToken(2))];
 		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
 
-		clock.advance(1_000);
-		void acquire(stub, withToken(2));
+		clock.now = startMs + 5_000; // the first retry after a failure
+		waiting.push(acquire(stub, withToken(3)));
 		await vi.waitFor(async () => expect(await sourceOf(stub)).toBe("discord"));
-		// Shards 1 and 2 now have buckets of their own, yet none may start before
-		// the interval since the latest grant has passed.
-		expect(await waitingCount(stub)).toBe(2);
-		clock.now = firstAtMs + intervalMs;
-		await runDurableObjectAlarm(stub);
-		expect(await second).toMatchObject({ ok: true, bucket: 1, grantedAtMs: firstAtMs + intervalMs });
 		expect(discord).toHaveBeenCalledTimes(2);
+		// Shards 2 and 3 now have buckets of their own, yet neither may start
+		// before the interval since the latest grant of any bucket has passed.
+		expect(await waitingCount(stub)).toBe(2);
+		clock.now = startMs + 4_500 + intervalMs - 1;
+		await runDurableObjectAlarm(stub);
+		expect(await waitingCount(stub)).toBe(2);
+		clock.now = startMs + 4_500 + intervalMs;
+		await runDurableObjectAlarm(stub);
+		expect(await Promise.all(waiting)).toEqual([
+			expect.objectContaining({ ok: true, shard: 2, bucket: 2, grantedAtMs: startMs + 4_500 + intervalMs }),
+			expect.objectContaining({ ok: true, shard: 3, bucket: 3, grantedAtMs: startMs + 4_500 + intervalMs }),
+		]);
+	});
+
+	it("answers 401 to every waiter when a refresh finds the token rejected", async () => {
+		fakeDiscord({ body: gatewayBotBody(1) }, { status: 401 });
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		await acquire(stub, withToken(0));
+		const waiting = [acquire(stub, withToken(1)), acquire(stub, withToken(2))];
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		clock.advance(60_000);
+		const late = acquire(stub, withToken(3));
+		expect(await Promise.all([...waiting, late])).toEqual([
+			expect.objectContaining({ ok: true, shard: 1 }),
+			{ ok: false, error: "unauthorized" },
+			{ ok: false, error: "unauthorized" },
+		]);
+		expect(await waitingCount(stub)).toBe(0);
+	});
+
+	it("lets a request be cancelled while the bot's first /gateway/bot answer is awaited", async () => {
+		let answer: () => void = () => {};
+		const discord = fakeDiscord({ body: gatewayBotBody(4), after: new Promise((resolve) => (answer = resolve)) });
+		const stub = freshQueue();
+		await useFakeClock(stub);
+		const request = withToken(1);
+		const pending = acquire(stub, request);
+		await vi.waitFor(() => expect(discord).toHaveBeenCalled());
+		expect(await stub.cancel(request.ticket)).toBe(true);
+		answer();
+		expect(await pending).toEqual({ ok: false, error: "cancelled" });
+		expect(await acquire(stub, withToken(5))).toMatchObject({ ok: true, bucket: 1, waitedMs: 0 });
 	});
 
 	it("waits Discord's Retry-After before asking again after a 429", async () => {
@@ -94,10 +133,31 @@ describe("GatewayQueue and Discord's /gateway/bot", () => {
 		await vi.waitFor(() => expect(discord).toHaveBeenCalledTimes(2));
 	});
 
-	it("keeps the learnt max_concurrency across an eviction, without the token in storage", async () => {
-		fakeDiscord({ body: gatewayBotBody(8) });
+	it("never writes the token to a log line, whatever Discord answers", async () => {
+		const lines: unknown[][] = [];
+		for (const method of ["log", "info", "warn", "error", "debug"] as const) {
+			vi.spyOn(console, method).mockImplementation((...args: unknown[]) => void lines.push(args));
+		}
+		fakeDiscord(
+			{ fail: true },
+			{ status: 429, body: { retry_after: 1 } },
+			{ status: 401 },
+			{ body: gatewayBotBody(2) },
+		);
 		const stub = freshQueue();
-		await useFakeClock(stub);
+		const clock = await useFakeClock(stub);
+		for (let attempt = 0; attempt < 4; attempt++) {
+			await acquire(stub, withToken(null));
+			clock.advance(61_000);
+		}
+		await vi.waitFor(() => expect(lines.length).toBeGreaterThanOrEqual(4));
+		expect(JSON.stringify(lines)).not.toContain(token);
+	});
+
+	it("keeps the learnt max_concurrency and the refresh schedule across an eviction, but not the token", async () => {
+		const discord = fakeDiscord({ body: gatewayBotBody(8) });
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
 		await acquire(stub, withToken(0));
 		const stored = await runInDurableObject(stub, (_queue, state) => {
 			const tables = state.storage.sql
@@ -110,5 +170,12 @@ describe("GatewayQueue and Discord's /gateway/bot", () => {
 		expect(stored).toContain("maxConcurrency");
 		expect(stored).not.toContain(token);
 		expect(stored).not.toContain("MTIz");
+
+		await evictDurableObject(stub);
+		await useFakeClock(stub, clock);
+		clock.advance(10_000);
+		expect(await acquire(stub, withToken(7))).toMatchObject({ ok: true, bucket: 7, waitedMs: 0 });
+		expect(await sourceOf(stub)).toBe("discord");
+		expect(discord).toHaveBeenCalledTimes(1);
 	});
 });

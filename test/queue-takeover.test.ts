@@ -1,4 +1,5 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { acquire, acquireRequest, armedAlarm, freshQueue, intervalMs, useFakeClock, waitingCount } from "./helpers";
 
@@ -64,5 +65,28 @@ describe("GatewayQueue takeover and cancel", () => {
 		void acquire(stub, acquireRequest(4));
 		expect(await waiting[1]).toEqual({ ok: false, error: "superseded" });
 		expect(await waitingCount(stub)).toBe(50);
+	});
+
+	it("resets itself when storage fails, so its waiters get an error instead of hanging", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		await acquire(stub, acquireRequest(0));
+		const waiters = Promise.allSettled([acquire(stub, acquireRequest(4)), acquire(stub, acquireRequest(8))]);
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		await runInDurableObject(stub, (_queue, state) => {
+			vi.spyOn(state.storage, "transactionSync").mockImplementation(() => {
+				throw new Error("disk on fire");
+			});
+		});
+		clock.advance(intervalMs);
+		await runDurableObjectAlarm(stub).catch(() => "reset");
+		expect(await waiters).toEqual([
+			{ status: "rejected", reason: expect.objectContaining({ message: "storage failed" }) },
+			{ status: "rejected", reason: expect.objectContaining({ message: "storage failed" }) },
+		]);
+		// A stub that saw its object reset is broken; a new one reaches the restarted object.
+		const restarted = env.GATEWAY_QUEUE.get(stub.id);
+		await useFakeClock(restarted);
+		expect(await waitingCount(restarted)).toBe(0);
 	});
 });

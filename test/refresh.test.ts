@@ -9,14 +9,14 @@ describe("nextRefreshAtMs", () => {
 		expect(nextRefreshAtMs({ kind: "unauthorized" }, 100, 0)).toBe(100 + refreshIntervalMs);
 	});
 
-	it("backs off from 1 s, doubling up to a minute, while Discord is unavailable", () => {
+	it("backs off from 5 s, doubling up to a minute, while Discord is unavailable", () => {
 		const unavailable = { kind: "unavailable", reason: "HTTP 502" } as const;
-		const delays = [1, 2, 3, 4, 7, 30].map((failures) => nextRefreshAtMs(unavailable, 0, failures));
-		expect(delays).toEqual([1000, 2000, 4000, 8000, 60_000, 60_000]);
+		const delays = [1, 2, 3, 4, 5, 30].map((failures) => nextRefreshAtMs(unavailable, 0, failures));
+		expect(delays).toEqual([5000, 10_000, 20_000, 40_000, 60_000, 60_000]);
 	});
 
 	it("waits at least Discord's Retry-After on a 429", () => {
 		expect(nextRefreshAtMs({ kind: "rate_limited", retryAfterMs: 42_000 }, 0, 1)).toBe(42_000);
-		expect(nextRefreshAtMs({ kind: "rate_limited", retryAfterMs: 10 }, 0, 3)).toBe(4000);
+		expect(nextRefreshAtMs({ kind: "rate_limited", retryAfterMs: 10 }, 0, 3)).toBe(20_000);
 	});
 });

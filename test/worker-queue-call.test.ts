@@ -58,6 +58,15 @@ describe("the Worker's call to the queue object", () => {
 		expect(await cancel.mock.results[0]?.value).toBe(true);
 	});
 
+	it("does not queue a request whose client left before the queue was called", async () => {
+		const acquire = vi.fn();
+		const client = new AbortController();
+		client.abort();
+		const response = await app.fetch(request({ signal: client.signal }), envWithQueue({ acquire }));
+		expect(response.status).toBe(408);
+		expect(acquire).not.toHaveBeenCalled();
+	});
+
 	it("answers 500 JSON naming the variable when the configuration is invalid", async () => {
 		const acquire = vi.fn();
 		const response = await app.fetch(request(), envWithQueue({ acquire }, { IDENTIFY_INTERVAL_MS: "soon" }));
