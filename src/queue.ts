@@ -22,6 +22,7 @@ export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
 
 const gatewayBotKey = "gateway_bot";
 const nextRefreshAtKey = "gateway_bot_next_refresh_at_ms";
+const tokenRejectedKey = "token_rejected";
 const pacingConcurrencyKey = "pacing_concurrency";
 
 /**
@@ -62,6 +63,7 @@ export class GatewayQueue extends DurableObject<Env> {
 			.map((row) => [row.bucket, row.granted_at_ms] as const);
 		this.#gatewayBot = ctx.storage.kv.get<GatewayBot>(gatewayBotKey);
 		this.#nextRefreshAtMs = ctx.storage.kv.get<number>(nextRefreshAtKey) ?? 0;
+		this.#tokenRejected = ctx.storage.kv.get<boolean>(tokenRejectedKey) ?? false;
 		this.pacer = new Pacer({
 			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
@@ -211,6 +213,12 @@ export class GatewayQueue extends DurableObject<Env> {
 			this.ctx.waitUntil(this.#refreshing);
 		}
 		if (this.#source === "unknown") await this.#refreshing;
+		if (this.#source === "unknown" && !this.#tokenRejected) {
+			// Discord did not answer (or, after a restart, is not due to be asked yet).
+			// Slower, never unsafe: one bucket until it answers.
+			this.#source = "fallback";
+			this.#setConcurrency(1);
+		}
 	}
 
 	async #refreshGatewayBot(): Promise<void> {
@@ -235,6 +243,7 @@ export class GatewayQueue extends DurableObject<Env> {
 				this.#tokenRejected = false;
 				this.#gatewayBot = result.gatewayBot;
 				this.ctx.storage.kv.put(gatewayBotKey, this.#gatewayBot);
+				this.ctx.storage.kv.delete(tokenRejectedKey);
 				this.#useGatewayBot(this.#gatewayBot);
 				break;
 			}
@@ -243,15 +252,9 @@ export class GatewayQueue extends DurableObject<Env> {
 				this.#gatewayBot = undefined;
 				this.#source = "unknown";
 				this.ctx.storage.kv.delete(gatewayBotKey);
+				this.ctx.storage.kv.put(tokenRejectedKey, true);
 				for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
 				break;
-			}
-			default: {
-				if (this.#source === "unknown") {
-					// Slower, never unsafe: one bucket until Discord answers.
-					this.#source = "fallback";
-					this.#setConcurrency(1);
-				}
 			}
 		}
 		await this.#grantDue(nowMs);

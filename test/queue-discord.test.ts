@@ -103,6 +103,33 @@ describe("GatewayQueue and Discord's /gateway/bot", () => {
 		expect(await waitingCount(stub)).toBe(0);
 	});
 
+	it("still answers 401 after an eviction, without asking Discord again within the minute", async () => {
+		const discord = fakeDiscord({ status: 401 });
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		expect(await acquire(stub, withToken(0))).toEqual({ ok: false, error: "unauthorized" });
+		await evictDurableObject(stub);
+		await useFakeClock(stub, clock);
+		expect(await acquire(stub, withToken(0))).toEqual({ ok: false, error: "unauthorized" });
+		expect(discord).toHaveBeenCalledTimes(1);
+	});
+
+	it("paces as one bucket after a restart while Discord is not due to be asked again", async () => {
+		const discord = fakeDiscord({ fail: true });
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		await acquire(stub, withToken(0));
+		await evictDurableObject(stub);
+		await useFakeClock(stub, clock);
+		const waiting = acquire(stub, withToken(1));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		expect(await sourceOf(stub)).toBe("fallback");
+		expect(discord).toHaveBeenCalledTimes(1);
+		clock.advance(intervalMs);
+		await runDurableObjectAlarm(stub);
+		expect(await waiting).toMatchObject({ ok: true, bucket: 0 });
+	});
+
 	it("lets a request be cancelled while the bot's first /gateway/bot answer is awaited", async () => {
 		let answer: () => void = () => {};
 		const discord = fakeDiscord({ body: gatewayBotBody(4), after: new Promise((resolve) => (answer = resolve)) });
