@@ -2,12 +2,12 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { ConfigError, configOf } from "./config";
 import { ApiError } from "./errors";
-import { log } from "./log";
+import { errorMessage, log } from "./log";
 import { queueObjectName, waitForGrant } from "./queue-client";
 import { parseBotToken, parseQueueName, parseShard, rawPathOf } from "./validation";
 
 /** The reference server's grant message; clients may compare it verbatim. */
-export const grantMessage = "You're free to connect now! :)";
+const grantMessage = "You're free to connect now! :)";
 
 const app = new Hono<{ Bindings: Env }>();
 
@@ -50,7 +50,7 @@ app.notFound(() => new ApiError("not_found", "No such route.").toResponse());
 app.onError((error) => {
 	if (error instanceof ApiError) return error.toResponse();
 	if (error instanceof ConfigError) return new ApiError("misconfigured", error.message).toResponse();
-	log("unexpected_error", { error: error instanceof Error ? error.message : String(error) });
+	log("unexpected_error", { error: errorMessage(error) });
 	return new ApiError("internal", "Unexpected error.").toResponse();
 });
 

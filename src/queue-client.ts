@@ -1,8 +1,8 @@
 import { ApiError } from "./errors";
-import { log } from "./log";
+import { errorMessage, log } from "./log";
 import type { AcquireRequest, AcquireResult, GatewayQueue } from "./queue";
 
-export type Granted = Extract<AcquireResult, { ok: true }>;
+type Granted = Extract<AcquireResult, { ok: true }>;
 
 export interface WaitOptions {
 	/** The Worker's deadline for the object's answer. */
@@ -43,7 +43,7 @@ export async function waitForGrant(
 	try {
 		result = await withDeadline<AcquireResult>(stub.acquire({ ...request, ticket }), timeoutMs);
 	} catch (error) {
-		log("queue_call_failed", { queue: request.queue, error: error instanceof Error ? error.message : String(error) });
+		log("queue_call_failed", { queue: request.queue, error: errorMessage(error) });
 		throw new ApiError("queue_unavailable", "The queue was restarted or could not be reached; retry.", {
 			retryAfterSeconds: 1,
 		});

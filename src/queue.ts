@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Config, configOf } from "./config";
 import { fetchGatewayBot, type GatewayBot } from "./discord";
-import { log } from "./log";
+import { errorMessage, log } from "./log";
 import { type Grant, Pacer } from "./pacing";
 import { nextRefreshAtMs } from "./refresh";
 
@@ -45,7 +45,6 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	#source: ConcurrencySource = "unknown";
 	#token: string | undefined;
-	#gatewayBot: GatewayBot | undefined;
 	#tokenRejected = false;
 	#refreshing: Promise<void> | undefined;
 	#nextRefreshAtMs = 0;
@@ -61,7 +60,8 @@ export class GatewayQueue extends DurableObject<Env> {
 			.exec<{ bucket: number; granted_at_ms: number }>("SELECT bucket, granted_at_ms FROM bucket_grant")
 			.toArray()
 			.map((row) => [row.bucket, row.granted_at_ms] as const);
-		this.#gatewayBot = ctx.storage.kv.get<GatewayBot>(gatewayBotKey);
+		// Only bot-bound queues have it; their learnt max_concurrency is the pacer's.
+		if (ctx.storage.kv.get<GatewayBot>(gatewayBotKey)) this.#source = "discord";
 		this.#nextRefreshAtMs = ctx.storage.kv.get<number>(nextRefreshAtKey) ?? 0;
 		this.#tokenRejected = ctx.storage.kv.get<boolean>(tokenRejectedKey) ?? false;
 		this.pacer = new Pacer({
@@ -148,7 +148,7 @@ export class GatewayQueue extends DurableObject<Env> {
 	}
 
 	#reset(error: unknown): never {
-		log("queue_reset", { queue: this.#queueName, error: error instanceof Error ? error.message : String(error) });
+		log("queue_reset", { queue: this.#queueName, error: errorMessage(error) });
 		this.ctx.abort("storage failed");
 		throw error;
 	}
@@ -205,7 +205,6 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * background at most once a minute.
 	 */
 	async #syncGatewayBot(): Promise<void> {
-		if (this.#source === "unknown" && this.#gatewayBot) this.#useGatewayBot(this.#gatewayBot);
 		if (!this.#refreshing && this.clock() >= this.#nextRefreshAtMs) {
 			this.#refreshing = this.#refreshGatewayBot().finally(() => {
 				this.#refreshing = undefined;
@@ -241,15 +240,14 @@ export class GatewayQueue extends DurableObject<Env> {
 		switch (result.kind) {
 			case "ok": {
 				this.#tokenRejected = false;
-				this.#gatewayBot = result.gatewayBot;
-				this.ctx.storage.kv.put(gatewayBotKey, this.#gatewayBot);
+				this.ctx.storage.kv.put(gatewayBotKey, result.gatewayBot);
 				this.ctx.storage.kv.delete(tokenRejectedKey);
-				this.#useGatewayBot(this.#gatewayBot);
+				this.#source = "discord";
+				this.#setConcurrency(result.gatewayBot.maxConcurrency);
 				break;
 			}
 			case "unauthorized": {
 				this.#tokenRejected = true;
-				this.#gatewayBot = undefined;
 				this.#source = "unknown";
 				this.ctx.storage.kv.delete(gatewayBotKey);
 				this.ctx.storage.kv.put(tokenRejectedKey, true);
@@ -258,10 +256,5 @@ export class GatewayQueue extends DurableObject<Env> {
 			}
 		}
 		await this.#grantDue(nowMs);
-	}
-
-	#useGatewayBot(gatewayBot: GatewayBot): void {
-		this.#source = "discord";
-		this.#setConcurrency(gatewayBot.maxConcurrency);
 	}
 }

@@ -53,7 +53,5 @@ export function rawPathOf(url: string): string {
 	const pathStart = url.indexOf("/", url.indexOf("//") + 2);
 	if (pathStart === -1) return "/";
 	const queryStart = url.indexOf("?", pathStart);
-	const hashStart = url.indexOf("#", pathStart);
-	const ends = [queryStart, hashStart].filter((index) => index !== -1);
-	return url.slice(pathStart, ends.length > 0 ? Math.min(...ends) : undefined);
+	return url.slice(pathStart, queryStart === -1 ? undefined : queryStart);
 }

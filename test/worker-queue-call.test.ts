@@ -77,6 +77,12 @@ describe("the Worker's call to the queue object", () => {
 		expect(acquire).not.toHaveBeenCalled();
 	});
 
+	it("reports an invalid configuration on /_/health too", async () => {
+		const response = await app.fetch(new Request("http://queue.test/_/health"), { ...env, MAX_CONCURRENCY: "0" });
+		expect(response.status).toBe(500);
+		expect(await response.json()).toMatchObject({ error: "misconfigured" });
+	});
+
 	it("answers an unexpected failure with 500 JSON that reveals nothing internal", async () => {
 		const broken = {
 			...env,
