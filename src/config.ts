@@ -1,4 +1,5 @@
 import * as z from "zod/mini";
+import type { ReserveSetting } from "./budget";
 
 /** Settings of one deployment, read from its vars and secrets once per isolate. */
 export interface Config {
@@ -12,6 +13,8 @@ export interface Config {
 	maxWaitersPerQueue: number;
 	/** The bot token for requests that carry none. */
 	discordToken: string | undefined;
+	/** Daily session starts that are never granted. */
+	budgetReserve: ReserveSetting;
 }
 
 /** The vars and secrets the service reads, whatever `wrangler types` says their literal values are. */
@@ -22,6 +25,7 @@ export interface ConfigSource {
 	WAIT_TIMEOUT_MS?: string;
 	MAX_WAITERS_PER_QUEUE?: string;
 	DISCORD_TOKEN?: string;
+	BUDGET_RESERVE?: string;
 }
 
 const wholeNumber = (min: number, max: number, fallback: number) =>
@@ -46,6 +50,24 @@ const schema = z.object({
 	WAIT_TIMEOUT_MS: wholeNumber(1000, 86_400_000, 3_600_000),
 	MAX_WAITERS_PER_QUEUE: wholeNumber(1, 1_000_000, 20_000),
 	DISCORD_TOKEN: z.optional(z.string()),
+	BUDGET_RESERVE: z._default(
+		z.pipe(
+			z
+				.string()
+				.check(
+					z.trim(),
+					z.regex(
+						/^\d+$|^(100|\d{1,2}(\.\d+)?)%$/,
+						'must be a whole number of starts or a percentage up to 100%, such as "5%"',
+					),
+				),
+			z.transform(
+				(value): ReserveSetting =>
+					value.endsWith("%") ? { percentOfTotal: Number(value.slice(0, -1)) } : { starts: Number(value) },
+			),
+		),
+		{ percentOfTotal: 5 },
+	),
 });
 
 export class ConfigError extends Error {
@@ -67,6 +89,7 @@ export function parseConfig(source: ConfigSource): Config {
 		waitTimeoutMs: vars.WAIT_TIMEOUT_MS,
 		maxWaitersPerQueue: vars.MAX_WAITERS_PER_QUEUE,
 		discordToken: vars.DISCORD_TOKEN?.trim() || undefined,
+		budgetReserve: vars.BUDGET_RESERVE,
 	};
 }
 

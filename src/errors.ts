@@ -7,6 +7,7 @@ export const errorStatus = {
 	method_not_allowed: 405,
 	cancelled: 408,
 	superseded: 409,
+	budget_reserve_reached: 429,
 	misconfigured: 500,
 	internal: 500,
 	queue_unavailable: 503,
@@ -16,9 +17,11 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
+type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
 export interface ApiErrorOptions {
 	/** Extra fields of the JSON body. */
-	details?: Record<string, string | number>;
+	details?: Record<string, JsonValue>;
 	retryAfterSeconds?: number;
 	headers?: Record<string, string>;
 }

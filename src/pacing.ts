@@ -119,19 +119,26 @@ export class Pacer {
 		return last === undefined ? 0 : last + this.#intervalMs;
 	}
 
-	/** Grants the head of every bucket whose spacing has passed at `nowMs`. Never grants early. */
-	takeDue(nowMs: number): Grant[] {
-		const grants: Grant[] = [];
+	/**
+	 * Grants the head of every bucket whose spacing has passed at `nowMs`, at most
+	 * `limit` of them, earliest arrival first. Never grants early.
+	 */
+	takeDue(nowMs: number, limit = Number.POSITIVE_INFINITY): Grant[] {
+		const heads: { bucket: number; key: PlaceKey; place: Place }[] = [];
 		for (const [bucket, line] of this.#lines) {
 			if (nowMs < this.dueAtMs(bucket)) continue;
-			const [key, { waiter }] = line.entries().next().value as [PlaceKey, Place];
-			line.delete(key);
-			if (line.size === 0) this.#lines.delete(bucket);
+			const [key, place] = line.entries().next().value as [PlaceKey, Place];
+			heads.push({ bucket, key, place });
+		}
+		heads.sort((a, b) => a.place.order - b.place.order);
+		return heads.slice(0, limit).map(({ bucket, key, place: { waiter } }) => {
+			const line = this.#lines.get(bucket);
+			line?.delete(key);
+			if (line?.size === 0) this.#lines.delete(bucket);
 			this.#placeOfTicket.delete(waiter.ticket);
 			this.#lastGrantAtMs.set(bucket, nowMs);
-			grants.push({ waiter, bucket, grantedAtMs: nowMs });
-		}
-		return grants;
+			return { waiter, bucket, grantedAtMs: nowMs };
+		});
 	}
 
 	/** The earliest time a waiting request becomes due, or `undefined` when nobody waits. */

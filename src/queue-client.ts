@@ -35,7 +35,7 @@ export async function waitForGrant(
 	request: Omit<AcquireRequest, "ticket">,
 	{ timeoutMs, signal, waitUntil }: WaitOptions,
 ): Promise<Granted> {
-	if (signal.aborted) throw refusal("cancelled");
+	if (signal.aborted) throw refusal({ ok: false, error: "cancelled" });
 	const ticket = crypto.randomUUID();
 	const giveUpPlace = () => waitUntil(stub.cancel(ticket).catch(() => false));
 	signal.addEventListener("abort", giveUpPlace, { once: true });
@@ -56,12 +56,12 @@ export async function waitForGrant(
 			retryAfterSeconds: 1,
 		});
 	}
-	if (!result.ok) throw refusal(result.error);
+	if (!result.ok) throw refusal(result);
 	return result;
 }
 
-function refusal(error: Extract<AcquireResult, { ok: false }>["error"]): ApiError {
-	switch (error) {
+function refusal(result: Extract<AcquireResult, { ok: false }>): ApiError {
+	switch (result.error) {
 		case "superseded":
 			return new ApiError("superseded", "A newer request for this shard took this request's place in line.");
 		case "cancelled":
@@ -72,6 +72,20 @@ function refusal(error: Extract<AcquireResult, { ok: false }>["error"]): ApiErro
 			return new ApiError("queue_overloaded", "The queue holds as many waiting requests as it may; retry later.", {
 				retryAfterSeconds: 5,
 			});
+		case "budget_reserve_reached": {
+			const { total, remaining, reserve, resetAtMs } = result.budget;
+			return new ApiError(
+				"budget_reserve_reached",
+				"The bot's daily session starts are down to the reserve that is never granted; retry after the reset.",
+				{
+					retryAfterSeconds: Math.ceil(result.retryAfterMs / 1000),
+					details: {
+						retry_after_ms: result.retryAfterMs,
+						budget: { total, remaining, reserve, reset_at: resetAtMs },
+					},
+				},
+			);
+		}
 	}
 }
 

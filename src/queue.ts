@@ -1,9 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
+import { identifyLagMs, reconcile, reserveOf, rollOver, type SessionBudget, spend, startsAvailable } from "./budget";
 import { type Config, configOf } from "./config";
 import { fetchGatewayBot, type GatewayBot } from "./discord";
 import { errorMessage, log } from "./log";
 import { type Grant, Pacer } from "./pacing";
-import { nextRefreshAtMs } from "./refresh";
+import { budgetRefreshAtMs, nextRefreshAtMs } from "./refresh";
 
 export interface AcquireRequest {
 	/** Unique per HTTP request; `cancel(ticket)` gives its place up. */
@@ -14,9 +15,18 @@ export interface AcquireRequest {
 	token?: string;
 }
 
+/** The daily budget as a client is told about it. */
+export interface BudgetFigures {
+	total: number;
+	remaining: number;
+	reserve: number;
+	resetAtMs: number;
+}
+
 export type AcquireResult =
 	| { ok: true; shard: number | null; bucket: number; waitedMs: number; grantedAtMs: number }
-	| { ok: false; error: "superseded" | "cancelled" | "unauthorized" | "overloaded" };
+	| { ok: false; error: "superseded" | "cancelled" | "unauthorized" | "overloaded" }
+	| { ok: false; error: "budget_reserve_reached"; retryAfterMs: number; budget: BudgetFigures };
 
 export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
 
@@ -24,6 +34,11 @@ const gatewayBotKey = "gateway_bot";
 const nextRefreshAtKey = "gateway_bot_next_refresh_at_ms";
 const tokenRejectedKey = "token_rejected";
 const pacingConcurrencyKey = "pacing_concurrency";
+const sessionBudgetKey = "session_budget";
+
+interface StoredBudget extends SessionBudget {
+	syncedAtMs: number;
+}
 
 /**
  * One queue: the waiting requests of one bot (or one tokenless queue name), paced
@@ -49,6 +64,8 @@ export class GatewayQueue extends DurableObject<Env> {
 	#refreshing: Promise<void> | undefined;
 	#nextRefreshAtMs = 0;
 	#refreshFailures = 0;
+	/** The bot's daily budget; only bot-bound queues that Discord answered have one. */
+	#budget: StoredBudget | undefined;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -56,6 +73,8 @@ export class GatewayQueue extends DurableObject<Env> {
 		ctx.storage.sql.exec(
 			"CREATE TABLE IF NOT EXISTS bucket_grant (bucket INTEGER PRIMARY KEY, granted_at_ms INTEGER NOT NULL)",
 		);
+		// Grants of the last minute, which Discord's budget figure may not count yet.
+		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS recent_grant (granted_at_ms INTEGER NOT NULL)");
 		const lastGrants = ctx.storage.sql
 			.exec<{ bucket: number; granted_at_ms: number }>("SELECT bucket, granted_at_ms FROM bucket_grant")
 			.toArray()
@@ -64,6 +83,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		if (ctx.storage.kv.get<GatewayBot>(gatewayBotKey)) this.#source = "discord";
 		this.#nextRefreshAtMs = ctx.storage.kv.get<number>(nextRefreshAtKey) ?? 0;
 		this.#tokenRejected = ctx.storage.kv.get<boolean>(tokenRejectedKey) ?? false;
+		this.#budget = ctx.storage.kv.get<StoredBudget>(sessionBudgetKey);
 		this.pacer = new Pacer({
 			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
@@ -85,11 +105,15 @@ export class GatewayQueue extends DurableObject<Env> {
 			this.#token = request.token;
 			this.#arriving.add(request.ticket);
 			await this.#syncGatewayBot();
+			// Down to the reserve: Discord's figure on its way may free starts.
+			if (this.#refreshing && this.#budgetRefusal(this.clock())) await this.#refreshing;
 			if (!this.#arriving.delete(request.ticket)) return { ok: false, error: "cancelled" };
 			if (this.#tokenRejected) return { ok: false, error: "unauthorized" };
 		}
 
 		const nowMs = this.clock();
+		const budgetRefusal = this.#budgetRefusal(nowMs);
+		if (budgetRefusal) return budgetRefusal;
 		const result = new Promise<AcquireResult>((resolve) => this.#settle.set(request.ticket, resolve));
 		const { superseded } = this.pacer.enqueue({ ticket: request.ticket, shard: request.shard, enqueuedAtMs: nowMs });
 		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
@@ -112,14 +136,20 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	override async alarm(): Promise<void> {
 		this.#alarmAtMs = null;
+		if (this.#token !== undefined) this.#startRefreshIfDue();
 		await this.#grantDue(this.clock());
 	}
 
 	async #grantDue(nowMs: number): Promise<void> {
-		const grants = this.pacer.takeDue(nowMs);
+		const known = this.#budgetAt(nowMs);
+		const grants = this.pacer.takeDue(
+			nowMs,
+			known ? startsAvailable(known.budget, known.reserve) : Number.POSITIVE_INFINITY,
+		);
 		if (grants.length > 0) {
 			// The grant is on disk before any response leaves (output gate), so a
-			// restart still spaces the next grant of the bucket from this one.
+			// restart still spaces the next grant of the bucket from this one and
+			// still counts the starts it spent.
 			this.#writeOrReset(() => {
 				for (const grant of grants) {
 					this.ctx.storage.sql.exec(
@@ -128,10 +158,50 @@ export class GatewayQueue extends DurableObject<Env> {
 						grant.grantedAtMs,
 					);
 				}
+				if (known) {
+					this.#storeBudget(spend(known.budget, grants.length));
+					for (const grant of grants) {
+						this.ctx.storage.sql.exec("INSERT INTO recent_grant (granted_at_ms) VALUES (?)", grant.grantedAtMs);
+					}
+					this.ctx.storage.sql.exec("DELETE FROM recent_grant WHERE granted_at_ms <= ?", nowMs - identifyLagMs);
+				}
 			});
 			for (const grant of grants) this.#resolveGrant(grant);
 		}
+		const budgetRefusal = this.#budgetRefusal(nowMs);
+		if (budgetRefusal) for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, budgetRefusal);
 		await this.#armAlarm();
+	}
+
+	/** The budget at `nowMs` (full again past its reset) and its reserve; none for a queue without a known bot. */
+	#budgetAt(nowMs: number): { budget: StoredBudget; reserve: number } | undefined {
+		if (!this.#budget) return undefined;
+		const budget = rollOver(this.#budget, nowMs);
+		return { budget, reserve: reserveOf(budget.total, this.#config.budgetReserve) };
+	}
+
+	/** The answer to every request while granting would cross the reserve, or `undefined` while it would not. */
+	#budgetRefusal(nowMs: number): Extract<AcquireResult, { error: "budget_reserve_reached" }> | undefined {
+		const known = this.#budgetAt(nowMs);
+		if (!known || startsAvailable(known.budget, known.reserve) > 0) return undefined;
+		const { budget, reserve } = known;
+		return {
+			ok: false,
+			error: "budget_reserve_reached",
+			retryAfterMs: budget.resetAtMs - nowMs,
+			budget: { total: budget.total, remaining: budget.remaining, reserve, resetAtMs: budget.resetAtMs },
+		};
+	}
+
+	#grantsSince(sinceMs: number): number {
+		return this.ctx.storage.sql
+			.exec<{ count: number }>("SELECT COUNT(*) AS count FROM recent_grant WHERE granted_at_ms >= ?", sinceMs)
+			.one().count;
+	}
+
+	#storeBudget(budget: StoredBudget): void {
+		this.#budget = budget;
+		this.ctx.storage.kv.put(sessionBudgetKey, budget);
 	}
 
 	/**
@@ -205,12 +275,7 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * background at most once a minute.
 	 */
 	async #syncGatewayBot(): Promise<void> {
-		if (!this.#refreshing && this.clock() >= this.#nextRefreshAtMs) {
-			this.#refreshing = this.#refreshGatewayBot().finally(() => {
-				this.#refreshing = undefined;
-			});
-			this.ctx.waitUntil(this.#refreshing);
-		}
+		this.#startRefreshIfDue();
 		if (this.#source === "unknown") await this.#refreshing;
 		if (this.#source === "unknown" && !this.#tokenRejected) {
 			// Discord did not answer (or, after a restart, is not due to be asked yet).
@@ -220,9 +285,26 @@ export class GatewayQueue extends DurableObject<Env> {
 		}
 	}
 
+	#startRefreshIfDue(): void {
+		if (this.#refreshing || this.clock() < this.#refreshDueAtMs()) return;
+		this.#refreshing = this.#refreshGatewayBot().finally(() => {
+			this.#refreshing = undefined;
+		});
+		this.ctx.waitUntil(this.#refreshing);
+	}
+
+	/** The regular schedule (or the back-off after a failure), brought forward by the budget's reset or a low budget. */
+	#refreshDueAtMs(): number {
+		if (!this.#budget || this.#refreshFailures > 0) return this.#nextRefreshAtMs;
+		// The budget as stored, not rolled over: its reset time passing is what makes Discord due.
+		const reserve = reserveOf(this.#budget.total, this.#config.budgetReserve);
+		return Math.min(this.#nextRefreshAtMs, budgetRefreshAtMs(this.#budget, reserve, this.#budget.syncedAtMs));
+	}
+
 	async #refreshGatewayBot(): Promise<void> {
 		const token = this.#token;
 		if (token === undefined) return;
+		const askedAtMs = this.clock();
 		const result = await fetchGatewayBot(token, { apiUrl: this.#config.discordApiUrl });
 		const nowMs = this.clock();
 		this.#refreshFailures = result.kind === "ok" || result.kind === "unauthorized" ? 0 : this.#refreshFailures + 1;
@@ -231,7 +313,11 @@ export class GatewayQueue extends DurableObject<Env> {
 		log("discord_gateway_bot", {
 			queue: this.#queueName,
 			outcome: result.kind,
-			...(result.kind === "ok" && { max_concurrency: result.gatewayBot.maxConcurrency }),
+			...(result.kind === "ok" && {
+				max_concurrency: result.gatewayBot.maxConcurrency,
+				session_starts_total: result.gatewayBot.sessionStartLimit.total,
+				session_starts_remaining: result.gatewayBot.sessionStartLimit.remaining,
+			}),
 			...(result.kind === "unavailable" && { reason: result.reason }),
 			...(result.kind === "rate_limited" && { retry_after_ms: result.retryAfterMs }),
 			next_refresh_in_ms: this.#nextRefreshAtMs - nowMs,
@@ -242,6 +328,11 @@ export class GatewayQueue extends DurableObject<Env> {
 				this.#tokenRejected = false;
 				this.ctx.storage.kv.put(gatewayBotKey, result.gatewayBot);
 				this.ctx.storage.kv.delete(tokenRejectedKey);
+				const budget = reconcile(this.#budget, result.gatewayBot.sessionStartLimit, nowMs, {
+					sinceAsked: this.#grantsSince(askedAtMs),
+					lastMinute: this.#grantsSince(nowMs - identifyLagMs + 1),
+				});
+				this.#storeBudget({ ...budget, syncedAtMs: nowMs });
 				this.#source = "discord";
 				this.#setConcurrency(result.gatewayBot.maxConcurrency);
 				break;
@@ -249,7 +340,10 @@ export class GatewayQueue extends DurableObject<Env> {
 			case "unauthorized": {
 				this.#tokenRejected = true;
 				this.#source = "unknown";
+				this.#budget = undefined;
 				this.ctx.storage.kv.delete(gatewayBotKey);
+				this.ctx.storage.kv.delete(sessionBudgetKey);
+				this.ctx.storage.sql.exec("DELETE FROM recent_grant");
 				this.ctx.storage.kv.put(tokenRejectedKey, true);
 				for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
 				break;

@@ -1,7 +1,10 @@
+import { isLow, type SessionBudget } from "./budget";
 import type { GatewayBotResult } from "./discord";
 
 /** `/gateway/bot` is asked at most this often while it answers. */
 export const refreshIntervalMs = 60_000;
+/** While the budget is low, Discord's figure is asked for this often. */
+export const lowBudgetRefreshIntervalMs = 10_000;
 /** Discord counts failed calls against a harsh, undocumented limit: start slow. */
 const firstRetryMs = 5_000;
 
@@ -25,4 +28,13 @@ export function nextRefreshAtMs(result: GatewayBotResult, nowMs: number, consecu
 function backoffMs(consecutiveFailures: number): number {
 	const exponent = Math.max(0, Math.min(consecutiveFailures - 1, 16));
 	return Math.min(firstRetryMs * 2 ** exponent, refreshIntervalMs);
+}
+
+/**
+ * When the budget itself calls for Discord's figure before the regular refresh:
+ * at its reset, and every few seconds once it runs low.
+ */
+export function budgetRefreshAtMs(budget: SessionBudget, reserve: number, syncedAtMs: number): number {
+	const lowRefreshAtMs = isLow(budget, reserve) ? syncedAtMs + lowBudgetRefreshIntervalMs : Number.POSITIVE_INFINITY;
+	return Math.min(budget.resetAtMs, lowRefreshAtMs);
 }

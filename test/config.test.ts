@@ -10,6 +10,7 @@ describe("parseConfig", () => {
 			waitTimeoutMs: 3_600_000,
 			maxWaitersPerQueue: 20_000,
 			discordToken: undefined,
+			budgetReserve: { percentOfTotal: 5 },
 		});
 	});
 
@@ -21,6 +22,7 @@ describe("parseConfig", () => {
 			WAIT_TIMEOUT_MS: "60000",
 			MAX_WAITERS_PER_QUEUE: "50",
 			DISCORD_TOKEN: "abc.def",
+			BUDGET_RESERVE: "20",
 		});
 		expect(config).toEqual({
 			maxConcurrency: 16,
@@ -29,6 +31,7 @@ describe("parseConfig", () => {
 			waitTimeoutMs: 60_000,
 			maxWaitersPerQueue: 50,
 			discordToken: "abc.def",
+			budgetReserve: { starts: 20 },
 		});
 	});
 
@@ -36,7 +39,16 @@ describe("parseConfig", () => {
 		expect(parseConfig({ DISCORD_TOKEN: "  " }).discordToken).toBeUndefined();
 	});
 
+	it("reads BUDGET_RESERVE as a percentage of the daily total", () => {
+		expect(parseConfig({ BUDGET_RESERVE: "2.5%" }).budgetReserve).toEqual({ percentOfTotal: 2.5 });
+		expect(parseConfig({ BUDGET_RESERVE: "100%" }).budgetReserve).toEqual({ percentOfTotal: 100 });
+	});
+
 	it.each([
+		["BUDGET_RESERVE", "-1"],
+		["BUDGET_RESERVE", "5 %"],
+		["BUDGET_RESERVE", "101%"],
+		["BUDGET_RESERVE", "lots"],
 		["MAX_CONCURRENCY", "0"],
 		["MAX_CONCURRENCY", "four"],
 		["IDENTIFY_INTERVAL_MS", "-5"],

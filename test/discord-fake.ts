@@ -13,11 +13,15 @@ export interface GatewayBotAnswer {
 
 export const gatewayBotUrl = `${env.DISCORD_API_URL}/gateway/bot`;
 
-export function gatewayBotBody(maxConcurrency: number, remaining = 999) {
+export function gatewayBotBody(
+	maxConcurrency: number,
+	remaining = 999,
+	{ total = 1000, resetAfterMs = 14_400_000 }: { total?: number; resetAfterMs?: number } = {},
+) {
 	return {
 		url: "wss://gateway.discord.gg",
 		shards: 1,
-		session_start_limit: { total: 1000, remaining, reset_after: 14_400_000, max_concurrency: maxConcurrency },
+		session_start_limit: { total, remaining, reset_after: resetAfterMs, max_concurrency: maxConcurrency },
 	};
 }
 

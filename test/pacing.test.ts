@@ -52,6 +52,15 @@ describe("Pacer", () => {
 		expect(pacer.takeDue(intervalMs)).toHaveLength(16);
 	});
 
+	it("grants at most the given number at once, earliest arrivals first", () => {
+		const pacer = new Pacer({ maxConcurrency: 4, intervalMs });
+		for (const shard of [3, 1, 2, 0]) pacer.enqueue(waiter(shard));
+		expect(shardsOf(pacer.takeDue(0, 2))).toEqual([3, 1]);
+		expect(pacer.waitingCount).toBe(2);
+		expect(shardsOf(pacer.takeDue(0, 0))).toEqual([]);
+		expect(shardsOf(pacer.takeDue(0))).toEqual([2, 0]);
+	});
+
 	it("puts requests without a shard in bucket 0, each with its own place", () => {
 		const pacer = new Pacer({ maxConcurrency: 4, intervalMs });
 		expect(pacer.enqueue(waiter(null)).bucket).toBe(0);

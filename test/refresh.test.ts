@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextRefreshAtMs, refreshIntervalMs } from "../src/refresh";
+import { budgetRefreshAtMs, lowBudgetRefreshIntervalMs, nextRefreshAtMs, refreshIntervalMs } from "../src/refresh";
 
 const gatewayBot = { maxConcurrency: 1, sessionStartLimit: { total: 1000, remaining: 999, resetAfterMs: 1 } };
 
@@ -18,5 +18,18 @@ describe("nextRefreshAtMs", () => {
 	it("waits at least Discord's Retry-After on a 429", () => {
 		expect(nextRefreshAtMs({ kind: "rate_limited", retryAfterMs: 42_000 }, 0, 1)).toBe(42_000);
 		expect(nextRefreshAtMs({ kind: "rate_limited", retryAfterMs: 10 }, 0, 3)).toBe(20_000);
+	});
+});
+
+describe("budgetRefreshAtMs", () => {
+	const budget = { total: 1000, remaining: 500, resetAtMs: 10_000_000 };
+
+	it("asks at the reset time while the budget is not low", () => {
+		expect(budgetRefreshAtMs(budget, 50, 1_000)).toBe(10_000_000);
+	});
+
+	it("asks every few seconds once the budget is low", () => {
+		expect(budgetRefreshAtMs({ ...budget, remaining: 100 }, 50, 1_000)).toBe(1_000 + lowBudgetRefreshIntervalMs);
+		expect(budgetRefreshAtMs({ ...budget, remaining: 100, resetAtMs: 2_000 }, 50, 1_000)).toBe(2_000);
 	});
 });

@@ -23,6 +23,20 @@ describe("the Worker's call to the queue object", () => {
 		expect(await response.json()).toMatchObject({ error: "queue_unavailable" });
 	});
 
+	it("answers 429 with Retry-After and the budget figures when the daily reserve is reached", async () => {
+		const budget = { total: 1000, remaining: 50, reserve: 50, resetAtMs: 1_800_000_000_000 };
+		const refusal: AcquireResult = { ok: false, error: "budget_reserve_reached", retryAfterMs: 7_200_500, budget };
+		const response = await app.fetch(request(), envWithQueue({ acquire: async () => refusal }));
+		expect(response.status).toBe(429);
+		expect(response.headers.get("retry-after")).toBe("7201");
+		expect(await response.json()).toEqual({
+			error: "budget_reserve_reached",
+			message: expect.stringContaining("reserve"),
+			retry_after_ms: 7_200_500,
+			budget: { total: 1000, remaining: 50, reserve: 50, reset_at: 1_800_000_000_000 },
+		});
+	});
+
 	it("gives up after WAIT_TIMEOUT_MS with a 503, and gives the place up", async () => {
 		const cancel = vi.fn(async () => true);
 		const hung = envWithQueue({ acquire: () => new Promise(() => {}), cancel }, { WAIT_TIMEOUT_MS: "1000" });
