@@ -12,6 +12,13 @@ export interface Config {
 	maxWaitersPerQueue: number;
 	/** The bot token for requests that carry none. */
 	discordToken: string | undefined;
+	/** When set, every request but the health check must present it (`src/auth.ts`). */
+	queueSecret: string | undefined;
+	maxQueueNameLength: number;
+	/** Longest path and query of a request, in characters. */
+	maxUrlLength: number;
+	/** Largest sum of the request's header names and values, in bytes. */
+	maxHeaderBytes: number;
 }
 
 /** The vars and secrets the service reads, whatever `wrangler types` says their literal values are. */
@@ -22,6 +29,10 @@ export interface ConfigSource {
 	WAIT_TIMEOUT_MS?: string;
 	MAX_WAITERS_PER_QUEUE?: string;
 	DISCORD_TOKEN?: string;
+	QUEUE_SECRET?: string;
+	MAX_QUEUE_NAME_LENGTH?: string;
+	MAX_URL_LENGTH?: string;
+	MAX_HEADER_BYTES?: string;
 }
 
 const wholeNumber = (min: number, max: number, fallback: number) =>
@@ -46,6 +57,18 @@ const schema = z.object({
 	WAIT_TIMEOUT_MS: wholeNumber(1000, 86_400_000, 3_600_000),
 	MAX_WAITERS_PER_QUEUE: wholeNumber(1, 1_000_000, 20_000),
 	DISCORD_TOKEN: z.optional(z.string()),
+	// Set but unusable fails closed (every request 500) rather than leaving the queues open.
+	QUEUE_SECRET: z.optional(
+		z
+			.string()
+			.check(
+				z.trim(),
+				z.regex(/^[\x21-\x7e]{16,1024}$/, "must be 16 to 1024 visible ASCII characters, without spaces"),
+			),
+	),
+	MAX_QUEUE_NAME_LENGTH: wholeNumber(1, 256, 64),
+	MAX_URL_LENGTH: wholeNumber(256, 16_384, 2048),
+	MAX_HEADER_BYTES: wholeNumber(1024, 131_072, 16_384),
 });
 
 export class ConfigError extends Error {
@@ -67,6 +90,10 @@ export function parseConfig(source: ConfigSource): Config {
 		waitTimeoutMs: vars.WAIT_TIMEOUT_MS,
 		maxWaitersPerQueue: vars.MAX_WAITERS_PER_QUEUE,
 		discordToken: vars.DISCORD_TOKEN?.trim() || undefined,
+		queueSecret: vars.QUEUE_SECRET,
+		maxQueueNameLength: vars.MAX_QUEUE_NAME_LENGTH,
+		maxUrlLength: vars.MAX_URL_LENGTH,
+		maxHeaderBytes: vars.MAX_HEADER_BYTES,
 	};
 }
 
