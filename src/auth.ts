@@ -21,21 +21,23 @@ export const secretChallenge = 'Bearer realm="gateway-queue", Basic realm="gatew
  * `Authorization` schemes, and a malformed `Basic`, carry nothing.
  */
 export function readCredentials(request: Request): Credentials {
-	const authorization = request.headers.get("authorization");
-	const headerToken = request.headers.get("x-bot-token");
-	const fromHeader =
-		headerToken === null ? undefined : checkBotToken(headerToken.replace(/^\s*Bot(\s+|$)/i, "").trim(), "X-Bot-Token");
+	return { secret: presentedSecret(request), botToken: presentedBotToken(request) };
+}
 
-	const bot = parseBotToken(authorization);
-	if (bot !== undefined) return { secret: undefined, botToken: onlyToken(bot, fromHeader) };
-	const bearer = authorization?.match(/^\s*Bearer\s+(\S+)\s*$/i)?.[1];
-	if (bearer !== undefined) return { secret: bearer, botToken: fromHeader };
-	const basic = basicCredentialsOf(request);
-	if (basic !== undefined) {
-		const fromUser = basic.username === "" ? undefined : checkBotToken(basic.username, "The Basic user name");
-		return { secret: basic.password, botToken: onlyToken(fromUser, fromHeader) };
-	}
-	return { secret: undefined, botToken: fromHeader };
+function presentedSecret(request: Request): string | undefined {
+	const bearer = request.headers.get("authorization")?.match(/^\s*Bearer\s+(\S+)\s*$/i)?.[1];
+	return bearer ?? basicCredentialsOf(request)?.password;
+}
+
+function presentedBotToken(request: Request): string | undefined {
+	const header = request.headers.get("x-bot-token");
+	const fromHeader =
+		header === null ? undefined : checkBotToken(header.replace(/^\s*Bot(\s+|$)/i, "").trim(), "X-Bot-Token");
+	const user = basicCredentialsOf(request)?.username;
+	const fromAuthorization =
+		parseBotToken(request.headers.get("authorization")) ??
+		(user ? checkBotToken(user, "The Basic user name") : undefined);
+	return onlyToken(fromAuthorization, fromHeader);
 }
 
 function onlyToken(first: string | undefined, second: string | undefined): string | undefined {
@@ -50,7 +52,7 @@ function onlyToken(first: string | undefined, second: string | undefined): strin
  * `DISCORD_TOKEN` secret. Every route that reaches a queue reads it this way.
  */
 export function botTokenOf(request: Request, config: Config): string | undefined {
-	return readCredentials(request).botToken ?? config.discordToken;
+	return presentedBotToken(request) ?? config.discordToken;
 }
 
 /**
@@ -60,12 +62,12 @@ export function botTokenOf(request: Request, config: Config): string | undefined
  * secret, not even its length.
  */
 export async function authorize(request: Request, config: Config): Promise<void> {
-	const credentials = readCredentials(request);
 	if (config.queueSecret === undefined) {
-		if (credentials.botToken === undefined) warnOpenOnce(config);
+		if (presentedBotToken(request) === undefined) warnOpenOnce(config);
 		return;
 	}
-	if (await sameSecret(credentials.secret ?? "", config.queueSecret)) return;
+	// The secret first: a stranger learns nothing from how the rest of the request is checked.
+	if (await sameSecret(presentedSecret(request) ?? "", config.queueSecret)) return;
 	throw new ApiError(
 		"unauthorized",
 		"This deployment needs its secret: Authorization: Bearer <secret>, or Basic with the secret as password.",

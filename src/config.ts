@@ -1,4 +1,5 @@
 import * as z from "zod/mini";
+import { defaultMaxQueueNameLength } from "./validation";
 
 /** Settings of one deployment, read from its vars and secrets once per isolate. */
 export interface Config {
@@ -17,7 +18,7 @@ export interface Config {
 	maxQueueNameLength: number;
 	/** Longest path and query of a request, in characters. */
 	maxUrlLength: number;
-	/** Largest sum of the request's header names and values, in bytes. */
+	/** Largest request headers, counted as `name: value` lines. */
 	maxHeaderBytes: number;
 }
 
@@ -66,7 +67,7 @@ const schema = z.object({
 				z.regex(/^[\x21-\x7e]{16,1024}$/, "must be 16 to 1024 visible ASCII characters, without spaces"),
 			),
 	),
-	MAX_QUEUE_NAME_LENGTH: wholeNumber(1, 256, 64),
+	MAX_QUEUE_NAME_LENGTH: wholeNumber(1, 256, defaultMaxQueueNameLength),
 	MAX_URL_LENGTH: wholeNumber(256, 16_384, 2048),
 	MAX_HEADER_BYTES: wholeNumber(1024, 131_072, 16_384),
 });

@@ -118,6 +118,19 @@ describe("with QUEUE_SECRET set", () => {
 		expect(queue.getByName).not.toHaveBeenCalled();
 	});
 
+	it("keeps a bot's queue reachable only with its token: the secret alone reaches another object", async () => {
+		const queue = appWith({ QUEUE_SECRET: secret });
+		const bearer = { authorization: `Bearer ${secret}` };
+		await queue.fetch(request({ ...bearer, "x-bot-token": "bot.one" }));
+		await queue.fetch(request(bearer));
+		await queue.fetch(request({ ...bearer, "x-bot-token": "bot.two" }));
+		await queue.fetch(request({ authorization: basic("bot.one", secret) }));
+		const names = queue.getByName.mock.calls.map((call: unknown[]) => call[0]);
+		expect(new Set(names).size).toBe(3);
+		expect(names[3]).toBe(names[0]);
+		expect(names.join()).not.toContain("bot.one");
+	});
+
 	it("guards the reserved routes too, except GET and HEAD /_/health", async () => {
 		const queue = appWith({ QUEUE_SECRET: secret });
 		expect((await queue.fetch(request({}, "/_/health"))).status).toBe(200);
@@ -138,7 +151,7 @@ describe("with QUEUE_SECRET set", () => {
 	it("checks the bot token's shape after the secret, so a stranger learns nothing of either", async () => {
 		const queue = appWith({ QUEUE_SECRET: secret });
 		const stranger = await queue.fetch(request({ authorization: "Bearer wrong", "x-bot-token": "bad token" }));
-		expect(stranger.status).toBe(401);
+		expect(await stranger.json()).toMatchObject({ error: "unauthorized" });
 		const insider = await queue.fetch(request({ authorization: `Bearer ${secret}`, "x-bot-token": "bad token" }));
 		expect(await insider.json()).toMatchObject({ error: "invalid_token" });
 	});
