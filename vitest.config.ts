@@ -24,7 +24,14 @@ export default defineConfig({
 			},
 			{
 				// On Node.js: clients and end-to-end tests against `wrangler dev` on a free port.
-				test: { name: "node", include: ["test-node/**/*.test.ts"], environment: "node", testTimeout: 120_000 },
+				// One file at a time: each starts its own `wrangler dev`.
+				test: {
+					name: "node",
+					include: ["test-node/**/*.test.ts"],
+					environment: "node",
+					testTimeout: 120_000,
+					fileParallelism: false,
+				},
 			},
 		],
 	},

@@ -1,10 +1,11 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { authorize, botTokenOf } from "./auth";
 import { ConfigError, configOf } from "./config";
 import { ApiError } from "./errors";
 import { errorMessage, log } from "./log";
 import { queueObjectName, waitForGrant } from "./queue-client";
-import { parseBotToken, parseQueueName, parseShard, rawPathOf } from "./validation";
+import { checkRequestSize, parseQueueName, parseShard, rawPathOf } from "./validation";
 
 /** The reference server's grant message; clients may compare it verbatim. */
 const grantMessage = "You're free to connect now! :)";
@@ -13,6 +14,16 @@ const app = new Hono<{ Bindings: Env }>();
 
 app.use(async (c, next) => {
 	configOf(c.env);
+	await next();
+});
+
+// Size limits, then the deployment secret, for every route but the health check
+// (and for routes registered later): nothing reaches a queue object before this.
+app.use(async (c, next) => {
+	const config = configOf(c.env);
+	checkRequestSize(c.req.raw, config);
+	const isHealthCheck = c.req.path === "/_/health" && (c.req.method === "GET" || c.req.method === "HEAD");
+	if (!isHealthCheck) await authorize(c.req.raw, config);
 	await next();
 });
 
@@ -26,9 +37,9 @@ app.all("/_/*", () => {
 
 app.all("*", async (c) => {
 	const config = configOf(c.env);
-	const queue = parseQueueName(rawPathOf(c.req.url));
+	const queue = parseQueueName(rawPathOf(c.req.url), config.maxQueueNameLength);
 	const shard = parseShard(new URL(c.req.url).searchParams);
-	const token = parseBotToken(c.req.header("authorization") ?? null) ?? config.discordToken;
+	const token = botTokenOf(c.req.raw, config);
 
 	const stub = c.env.GATEWAY_QUEUE.getByName(await queueObjectName(queue, token));
 	const grant = await waitForGrant(

@@ -1,5 +1,6 @@
 import * as z from "zod/mini";
 import type { ReserveSetting } from "./budget";
+import { defaultMaxQueueNameLength } from "./validation";
 
 /** Settings of one deployment, read from its vars and secrets once per isolate. */
 export interface Config {
@@ -15,6 +16,13 @@ export interface Config {
 	discordToken: string | undefined;
 	/** Daily session starts that are never granted. */
 	budgetReserve: ReserveSetting;
+	/** When set, every request but the health check must present it (`src/auth.ts`). */
+	queueSecret: string | undefined;
+	maxQueueNameLength: number;
+	/** Longest path and query of a request, in characters. */
+	maxUrlLength: number;
+	/** Largest request headers, counted as `name: value` lines. */
+	maxHeaderBytes: number;
 }
 
 /** The vars and secrets the service reads, whatever `wrangler types` says their literal values are. */
@@ -26,6 +34,10 @@ export interface ConfigSource {
 	MAX_WAITERS_PER_QUEUE?: string;
 	DISCORD_TOKEN?: string;
 	BUDGET_RESERVE?: string;
+	QUEUE_SECRET?: string;
+	MAX_QUEUE_NAME_LENGTH?: string;
+	MAX_URL_LENGTH?: string;
+	MAX_HEADER_BYTES?: string;
 }
 
 const wholeNumber = (min: number, max: number, fallback: number) =>
@@ -68,6 +80,18 @@ const schema = z.object({
 		),
 		{ percentOfTotal: 5 },
 	),
+	// Set but unusable fails closed (every request 500) rather than leaving the queues open.
+	QUEUE_SECRET: z.optional(
+		z
+			.string()
+			.check(
+				z.trim(),
+				z.regex(/^[\x21-\x7e]{16,1024}$/, "must be 16 to 1024 visible ASCII characters, without spaces"),
+			),
+	),
+	MAX_QUEUE_NAME_LENGTH: wholeNumber(1, 256, defaultMaxQueueNameLength),
+	MAX_URL_LENGTH: wholeNumber(256, 16_384, 2048),
+	MAX_HEADER_BYTES: wholeNumber(1024, 131_072, 16_384),
 });
 
 export class ConfigError extends Error {
@@ -90,6 +114,10 @@ export function parseConfig(source: ConfigSource): Config {
 		maxWaitersPerQueue: vars.MAX_WAITERS_PER_QUEUE,
 		discordToken: vars.DISCORD_TOKEN?.trim() || undefined,
 		budgetReserve: vars.BUDGET_RESERVE,
+		queueSecret: vars.QUEUE_SECRET,
+		maxQueueNameLength: vars.MAX_QUEUE_NAME_LENGTH,
+		maxUrlLength: vars.MAX_URL_LENGTH,
+		maxHeaderBytes: vars.MAX_HEADER_BYTES,
 	};
 }
 

@@ -102,6 +102,8 @@ export class GatewayQueue extends DurableObject<Env> {
 			this.#source = "var";
 			this.#setConcurrency(this.#config.maxConcurrency);
 		} else {
+			// Bounded like the line itself, while Discord's first answer is awaited.
+			if (this.#arriving.size >= this.#config.maxWaitersPerQueue) return { ok: false, error: "overloaded" };
 			this.#token = request.token;
 			this.#arriving.add(request.ticket);
 			await this.#syncGatewayBot();

@@ -1,7 +1,9 @@
 import { ApiError } from "./errors";
 
 export const defaultQueueName = "default";
-const queueNamePattern = /^[A-Za-z0-9-][A-Za-z0-9._-]{0,63}$/;
+/** `MAX_QUEUE_NAME_LENGTH`'s default. */
+export const defaultMaxQueueNameLength = 64;
+const queueNamePattern = /^[A-Za-z0-9-][A-Za-z0-9._-]*$/;
 const shardPattern = /^\d{1,10}$/;
 const maxShard = 2 ** 32 - 1;
 const botTokenPattern = /^[A-Za-z0-9._-]{1,256}$/;
@@ -10,13 +12,13 @@ const botTokenPattern = /^[A-Za-z0-9._-]{1,256}$/;
  * The queue named by a request path, as sent (not URL-decoded or normalised):
  * `/` is `default`, `/{queue}` and `/{queue}/` name one queue.
  */
-export function parseQueueName(rawPath: string): string {
+export function parseQueueName(rawPath: string, maxLength = defaultMaxQueueNameLength): string {
 	if (rawPath === "/") return defaultQueueName;
 	const name = rawPath.match(/^\/([^/]+)\/?$/)?.[1];
-	if (name !== undefined && queueNamePattern.test(name)) return name;
+	if (name !== undefined && name.length <= maxLength && queueNamePattern.test(name)) return name;
 	throw new ApiError(
 		"invalid_queue_name",
-		"The path must be / or /{queue}: 1-64 characters from A-Z a-z 0-9 . _ -, not starting with _ or .",
+		`The path must be / or /{queue}: 1-${maxLength} characters from A-Z a-z 0-9 . _ -, not starting with _ or .`,
 	);
 }
 
@@ -43,9 +45,35 @@ export function parseShard(query: URLSearchParams): number | null {
 export function parseBotToken(authorization: string | null): string | undefined {
 	const match = authorization?.match(/^\s*Bot(?:\s+(.*))?$/i);
 	if (!match) return undefined;
-	const token = match[1]?.trim() ?? "";
+	return checkBotToken(match[1]?.trim() ?? "", "Authorization: Bot <token>");
+}
+
+/** `token` if it is shaped like a bot token; else `invalid_token`, naming where it came from but not echoing it. */
+export function checkBotToken(token: string, source: string): string {
 	if (botTokenPattern.test(token)) return token;
-	throw new ApiError("invalid_token", "Authorization: Bot <token> does not carry a well-formed bot token.");
+	throw new ApiError("invalid_token", `${source} does not carry a well-formed bot token.`);
+}
+
+export interface RequestSizeLimits {
+	maxUrlLength: number;
+	maxHeaderBytes: number;
+}
+
+/**
+ * Refuses requests larger than any client of the queue sends, before anything
+ * reads them further: a path and query over `maxUrlLength` characters (414), or
+ * headers over `maxHeaderBytes` (431), counted as `name: value` lines.
+ */
+export function checkRequestSize(request: Request, { maxUrlLength, maxHeaderBytes }: RequestSizeLimits): void {
+	const url = new URL(request.url);
+	if (url.pathname.length + url.search.length > maxUrlLength) {
+		throw new ApiError("url_too_long", `The path and query may be at most ${maxUrlLength} characters.`);
+	}
+	let headerBytes = 0;
+	for (const [name, value] of request.headers) headerBytes += name.length + value.length + 4;
+	if (headerBytes > maxHeaderBytes) {
+		throw new ApiError("headers_too_large", `The request headers may be at most ${maxHeaderBytes} bytes.`);
+	}
 }
 
 /** The path of a URL exactly as sent, without the query. */

@@ -11,6 +11,10 @@ describe("parseConfig", () => {
 			maxWaitersPerQueue: 20_000,
 			discordToken: undefined,
 			budgetReserve: { percentOfTotal: 5 },
+			queueSecret: undefined,
+			maxQueueNameLength: 64,
+			maxUrlLength: 2048,
+			maxHeaderBytes: 16_384,
 		});
 	});
 
@@ -23,6 +27,10 @@ describe("parseConfig", () => {
 			MAX_WAITERS_PER_QUEUE: "50",
 			DISCORD_TOKEN: "abc.def",
 			BUDGET_RESERVE: "20",
+			QUEUE_SECRET: " 0123456789abcdef:~ ",
+			MAX_QUEUE_NAME_LENGTH: "100",
+			MAX_URL_LENGTH: "4096",
+			MAX_HEADER_BYTES: "8192",
 		});
 		expect(config).toEqual({
 			maxConcurrency: 16,
@@ -32,6 +40,10 @@ describe("parseConfig", () => {
 			maxWaitersPerQueue: 50,
 			discordToken: "abc.def",
 			budgetReserve: { starts: 20 },
+			queueSecret: "0123456789abcdef:~",
+			maxQueueNameLength: 100,
+			maxUrlLength: 4096,
+			maxHeaderBytes: 8192,
 		});
 	});
 
@@ -56,6 +68,14 @@ describe("parseConfig", () => {
 		["DISCORD_API_URL", "discord.com"],
 		["WAIT_TIMEOUT_MS", "10"],
 		["MAX_WAITERS_PER_QUEUE", ""],
+		// A secret set by mistake to something weak fails closed instead of leaving the queues open.
+		["QUEUE_SECRET", ""],
+		["QUEUE_SECRET", "short"],
+		["QUEUE_SECRET", "sixteen chars with spaces"],
+		["QUEUE_SECRET", "x".repeat(1025)],
+		["MAX_QUEUE_NAME_LENGTH", "0"],
+		["MAX_URL_LENGTH", "100"],
+		["MAX_HEADER_BYTES", "999999999"],
 	])("rejects %s=%j with an error naming it", (name, value) => {
 		expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
 		expect(() => parseConfig({ [name]: value })).toThrow(name);

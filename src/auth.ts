@@ -1,0 +1,97 @@
+import { auth as basicCredentialsOf } from "hono/utils/basic-auth";
+import type { Config } from "./config";
+import { ApiError } from "./errors";
+import { log } from "./log";
+import { checkBotToken, parseBotToken } from "./validation";
+
+/** What a request presents; neither is ever logged, stored or echoed. */
+export interface Credentials {
+	/** `Authorization: Bearer <secret>`, or the password of `Authorization: Basic`. */
+	secret: string | undefined;
+	/** `Authorization: Bot <token>`, `X-Bot-Token: [Bot ]<token>`, or the user name of `Authorization: Basic`. */
+	botToken: string | undefined;
+}
+
+/** Sent with every 401 for a missing or wrong secret: the two schemes that carry it. */
+export const secretChallenge = 'Bearer realm="gateway-queue", Basic realm="gateway-queue", charset="UTF-8"';
+
+/**
+ * Reads the credentials of a request. A malformed bot token is refused
+ * (`invalid_token`), and so is a token sent two ways at once; other
+ * `Authorization` schemes, and a malformed `Basic`, carry nothing.
+ */
+export function readCredentials(request: Request): Credentials {
+	return { secret: presentedSecret(request), botToken: presentedBotToken(request) };
+}
+
+function presentedSecret(request: Request): string | undefined {
+	const bearer = request.headers.get("authorization")?.match(/^\s*Bearer\s+(\S+)\s*$/i)?.[1];
+	return bearer ?? basicCredentialsOf(request)?.password;
+}
+
+function presentedBotToken(request: Request): string | undefined {
+	const header = request.headers.get("x-bot-token");
+	const fromHeader =
+		header === null ? undefined : checkBotToken(header.replace(/^\s*Bot(\s+|$)/i, "").trim(), "X-Bot-Token");
+	const user = basicCredentialsOf(request)?.username;
+	const fromAuthorization =
+		parseBotToken(request.headers.get("authorization")) ??
+		(user ? checkBotToken(user, "The Basic user name") : undefined);
+	return onlyToken(fromAuthorization, fromHeader);
+}
+
+function onlyToken(first: string | undefined, second: string | undefined): string | undefined {
+	if (first !== undefined && second !== undefined) {
+		throw new ApiError("invalid_token", "Send the bot token once: in Authorization or in X-Bot-Token, not both.");
+	}
+	return first ?? second;
+}
+
+/**
+ * The bot token a request's queue belongs to: the request's own, or else the
+ * `DISCORD_TOKEN` secret. Every route that reaches a queue reads it this way.
+ */
+export function botTokenOf(request: Request, config: Config): string | undefined {
+	return presentedBotToken(request) ?? config.discordToken;
+}
+
+/**
+ * Lets a request through when the deployment has no `QUEUE_SECRET` or the
+ * request presents it; otherwise throws `unauthorized`. Digests of equal length
+ * are compared in constant time, so the answer's timing tells nothing about the
+ * secret, not even its length.
+ */
+export async function authorize(request: Request, config: Config): Promise<void> {
+	if (config.queueSecret === undefined) {
+		if (presentedBotToken(request) === undefined) warnOpenOnce(config);
+		return;
+	}
+	// The secret first: a stranger learns nothing from how the rest of the request is checked.
+	if (await sameSecret(presentedSecret(request) ?? "", config.queueSecret)) return;
+	throw new ApiError(
+		"unauthorized",
+		"This deployment needs its secret: Authorization: Bearer <secret>, or Basic with the secret as password.",
+		{ headers: { "www-authenticate": secretChallenge } },
+	);
+}
+
+async function sameSecret(presented: string, expected: string): Promise<boolean> {
+	const digest = (text: string) => crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+	const [a, b] = await Promise.all([digest(presented), digest(expected)]);
+	return crypto.subtle.timingSafeEqual(a, b);
+}
+
+const warned = new WeakSet<Config>();
+
+/** One log line per isolate: an open queue is a choice the operator should know they made. */
+function warnOpenOnce(config: Config): void {
+	if (warned.has(config)) return;
+	warned.add(config);
+	log("open_queue", {
+		level: "warn",
+		message:
+			"QUEUE_SECRET is not set and a request carried no bot token: anyone who knows this URL can fill, stall or read " +
+			(config.discordToken === undefined ? "tokenless queues" : "the DISCORD_TOKEN bot's queues") +
+			". Set QUEUE_SECRET, or have every client send its bot token (README, Security).",
+	});
+}

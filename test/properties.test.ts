@@ -1,0 +1,180 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { readCredentials } from "../src/auth";
+import { ApiError } from "../src/errors";
+import { Pacer } from "../src/pacing";
+import { defaultMaxQueueNameLength, parseQueueName, parseShard } from "../src/validation";
+
+/** The error code `run` throws, its result wrapped, or a marker for anything that is not an `ApiError`. */
+function outcome<T>(run: () => T): { value: T } | { code: string; message: string } {
+	try {
+		return { value: run() };
+	} catch (error) {
+		if (error instanceof ApiError) return { code: error.code, message: error.message };
+		return { code: `not an ApiError: ${String(error)}`, message: "" };
+	}
+}
+
+const validName = fc.stringMatching(/^[A-Za-z0-9-][A-Za-z0-9._-]{0,63}$/);
+/** Characters that make paths interesting: separators, escapes, dots, unicode. */
+const hostileChar = fc.constantFrom(..."/\\%2Ff.._-aZ09 é😀\u0000?#".split(""), "%2e", "%2F", "%00", "%C3%A9");
+const hostilePath = fc.oneof(
+	fc.string({ unit: "binary", maxLength: 80 }).map((rest) => `/${rest}`),
+	fc.array(hostileChar, { maxLength: 40 }).map((chars) => `/${chars.join("")}`),
+	fc.webPath(),
+	validName.map((name) => `/${name}`),
+);
+
+describe("parseQueueName (property)", () => {
+	it("reads every valid name, with or without a trailing slash", () => {
+		fc.assert(
+			fc.property(validName, (name) => {
+				expect(parseQueueName(`/${name}`)).toBe(name);
+				expect(parseQueueName(`/${name}/`)).toBe(name);
+			}),
+		);
+	});
+
+	it("answers any path with a valid name taken from it verbatim, or invalid_queue_name", () => {
+		fc.assert(
+			fc.property(hostilePath, (path) => {
+				const result = outcome(() => parseQueueName(path));
+				if ("code" in result) {
+					expect(result.code).toBe("invalid_queue_name");
+					return;
+				}
+				const name = result.value;
+				if (path === "/") expect(name).toBe("default");
+				else {
+					expect([`/${name}`, `/${name}/`]).toContain(path);
+					expect(name).toMatch(/^[A-Za-z0-9-][A-Za-z0-9._-]*$/);
+					expect(name.length).toBeLessThanOrEqual(defaultMaxQueueNameLength);
+				}
+			}),
+		);
+	});
+
+	it("holds names to MAX_QUEUE_NAME_LENGTH, whatever it is", () => {
+		fc.assert(
+			fc.property(fc.integer({ min: 1, max: 256 }), fc.integer({ min: 1, max: 300 }), (maxLength, length) => {
+				const name = "q".repeat(length);
+				const result = outcome(() => parseQueueName(`/${name}`, maxLength));
+				expect(result).toEqual(
+					length <= maxLength ? { value: name } : expect.objectContaining({ code: "invalid_queue_name" }),
+				);
+			}),
+		);
+	});
+});
+
+describe("parseShard (property)", () => {
+	const maxShard = 2 ** 32 - 1;
+	const shardOf = (...values: string[]) =>
+		outcome(() => parseShard(new URLSearchParams(values.map((v) => ["shard", v]))));
+
+	it("reads every whole number from 0 to 2^32-1, with leading zeros up to 10 digits", () => {
+		fc.assert(
+			fc.property(fc.integer({ min: 0, max: maxShard }), fc.nat({ max: 3 }), (shard, zeros) => {
+				const text = `${"0".repeat(zeros)}${shard}`;
+				if (text.length <= 10) expect(shardOf(text)).toEqual({ value: shard });
+				else expect(shardOf(text)).toMatchObject({ code: "invalid_shard" });
+			}),
+		);
+	});
+
+	it("refuses every integer out of range", () => {
+		const outOfRange = fc.oneof(fc.bigInt({ max: -1n }), fc.bigInt({ min: BigInt(maxShard) + 1n }));
+		fc.assert(
+			fc.property(outOfRange, (shard) => {
+				expect(shardOf(String(shard))).toMatchObject({ code: "invalid_shard" });
+			}),
+		);
+	});
+
+	it("answers any value with the number it spells in decimal, or invalid_shard", () => {
+		const value = fc.oneof(
+			fc.string({ unit: "binary", maxLength: 20 }),
+			fc.double().map(String),
+			fc.integer().map((n) => `0x${n.toString(16)}`),
+			fc.stringMatching(/^[-+ ]?\d{0,12}(\.\d*)?(e\d)?$/),
+		);
+		fc.assert(
+			fc.property(value, (text) => {
+				const result = shardOf(text);
+				if ("code" in result) expect(result.code).toBe("invalid_shard");
+				else {
+					expect(text).toMatch(/^\d+$/);
+					expect(result.value).toBe(Number(text));
+					expect(result.value).toBeLessThanOrEqual(maxShard);
+				}
+			}),
+		);
+	});
+
+	it("refuses a repeated shard, even with equal values", () => {
+		fc.assert(
+			fc.property(fc.nat(), fc.nat(), (a, b) => {
+				expect(shardOf(String(a), String(b))).toMatchObject({ code: "invalid_shard" });
+			}),
+		);
+	});
+});
+
+describe("readCredentials (property)", () => {
+	const headerValue = fc.string({ unit: "binary-ascii", maxLength: 300 }).map((text) => text.replace(/[\0\r\n]/g, ""));
+	const scheme = fc.constantFrom("", "Bot ", "bot ", "Bearer ", "Basic ", "Token ");
+
+	it("answers any Authorization and X-Bot-Token with credentials or invalid_token, never echoing them", () => {
+		const messages = new Set<string>();
+		fc.assert(
+			fc.property(scheme, headerValue, fc.option(headerValue), (prefix, value, botHeader) => {
+				const headers = new Headers({ authorization: `${prefix}${value}` });
+				if (botHeader !== null) headers.set("x-bot-token", botHeader);
+				const result = outcome(() => readCredentials(new Request("http://queue.test/", { headers })));
+				if ("code" in result) {
+					expect(result.code).toBe("invalid_token");
+					messages.add(result.message);
+				}
+			}),
+		);
+		// The messages are fixed texts: nothing of the input is in them.
+		expect(messages.size).toBeLessThanOrEqual(4);
+	});
+});
+
+describe("Pacer (property): no alarm loop", () => {
+	type Step =
+		| { kind: "enqueue"; shard: number | null }
+		| { kind: "cancel"; index: number }
+		| { kind: "advance"; ms: number }
+		| { kind: "concurrency"; maxConcurrency: number };
+	const step: fc.Arbitrary<Step> = fc.oneof(
+		fc.record({ kind: fc.constant("enqueue" as const), shard: fc.option(fc.nat({ max: 2 ** 32 - 1 })) }),
+		fc.record({ kind: fc.constant("cancel" as const), index: fc.nat({ max: 50 }) }),
+		fc.record({ kind: fc.constant("advance" as const), ms: fc.nat({ max: 12_000 }) }),
+		fc.record({ kind: fc.constant("concurrency" as const), maxConcurrency: fc.integer({ min: 1, max: 64 }) }),
+	);
+
+	it("after granting what is due, the next due time is in the future or there is none", () => {
+		fc.assert(
+			fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+				const pacer = new Pacer({ maxConcurrency: 4, intervalMs: 5500 });
+				const tickets: string[] = [];
+				let nowMs = 1_000_000;
+				for (const [index, next] of steps.entries()) {
+					if (next.kind === "enqueue") {
+						tickets.push(`t${index}`);
+						pacer.enqueue({ ticket: `t${index}`, shard: next.shard, enqueuedAtMs: nowMs });
+					} else if (next.kind === "cancel") pacer.cancel(tickets[next.index] ?? "none");
+					else if (next.kind === "advance") nowMs += next.ms;
+					else pacer.setMaxConcurrency(next.maxConcurrency);
+					pacer.takeDue(nowMs);
+					const dueAtMs = pacer.nextDueAtMs();
+					// An alarm armed at or before now would fire, grant nothing and be armed again.
+					if (dueAtMs !== undefined) expect(dueAtMs).toBeGreaterThan(nowMs);
+					expect(pacer.waitingCount).toBeLessThanOrEqual(tickets.length);
+				}
+			}),
+		);
+	});
+});
