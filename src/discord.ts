@@ -25,7 +25,8 @@ const gatewayBotSchema = z.object({
 		total: count(),
 		remaining: count(),
 		reset_after: z.number().check(z.nonnegative()),
-		max_concurrency: z.int().check(z.positive()),
+		// Bounded: one entry per bucket is kept, whatever the answer says.
+		max_concurrency: z.int().check(z.positive(), z.maximum(65_536)),
 	}),
 });
 

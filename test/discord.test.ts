@@ -54,6 +54,12 @@ describe("fetchGatewayBot", () => {
 		expect(await fetchGatewayBot("t", { apiUrl, fetch: answering(response) })).toEqual({ kind: "unavailable", reason });
 	});
 
+	it("refuses an answer with an absurd max_concurrency rather than keep a bucket for each", async () => {
+		const body = { session_start_limit: { total: 1, remaining: 1, reset_after: 1, max_concurrency: 1e9 } };
+		const result = await fetchGatewayBot("t", { apiUrl, fetch: async () => Response.json(body) });
+		expect(result).toEqual({ kind: "unavailable", reason: "unexpected /gateway/bot body" });
+	});
+
 	it("reports Discord unavailable when the request fails", async () => {
 		const result = await fetchGatewayBot("t", {
 			apiUrl,
