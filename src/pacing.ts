@@ -171,4 +171,20 @@ export class Pacer {
 	lastGrants(): ReadonlyMap<number, number> {
 		return this.#lastGrantAtMs;
 	}
+
+	get intervalMs(): number {
+		return this.#intervalMs;
+	}
+
+	/** The buckets that have waiting requests, in bucket order, each with its waiters in the order they will be granted. */
+	waitingLines(): { bucket: number; waiters: Waiter[] }[] {
+		return [...this.#lines]
+			.sort(([a], [b]) => a - b)
+			.map(([bucket, line]) => ({ bucket, waiters: [...line.values()].map((place) => place.waiter) }));
+	}
+
+	/** When the head of `bucket` will be granted if the tick is on time, or `undefined` when nobody waits there. */
+	nextGrantAtMs(bucket: number, nowMs: number): number | undefined {
+		return this.#lines.has(bucket) ? Math.max(this.dueAtMs(bucket), nowMs) : undefined;
+	}
 }

@@ -142,3 +142,37 @@ describe("Pacer", () => {
 		expect(pacer.nextDueAtMs()).toBeUndefined();
 	});
 });
+
+describe("Pacer, read-only views for the status", () => {
+	it("lists the waiting lines in bucket order, each in the order it will be granted, takeovers in place", () => {
+		const pacer = new Pacer({ maxConcurrency: 4, intervalMs });
+		for (const shard of [6, 1, 5, null, 2, 9]) pacer.enqueue(waiter(shard));
+		pacer.enqueue(waiter(5));
+		expect(pacer.waitingLines().map(({ bucket, waiters }) => [bucket, waiters.map((w) => w.shard)])).toEqual([
+			[0, [null]],
+			[1, [1, 5, 9]],
+			[2, [6, 2]],
+		]);
+	});
+
+	it("tells when each waiting bucket's head is granted: its due time, or now when that has passed", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[0, 1000]] });
+		pacer.enqueue(waiter(0));
+		pacer.enqueue(waiter(1));
+		expect(pacer.nextGrantAtMs(0, 2000)).toBe(1000 + intervalMs);
+		expect(pacer.nextGrantAtMs(1, 2000)).toBe(2000);
+		expect(pacer.nextGrantAtMs(0, 1000 + intervalMs + 7)).toBe(1000 + intervalMs + 7);
+		pacer.takeDue(2000);
+		expect(pacer.nextGrantAtMs(1, 2000)).toBeUndefined();
+		expect(pacer.intervalMs).toBe(intervalMs);
+	});
+
+	it("changes nothing when read", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[0, 1000]] });
+		pacer.enqueue(waiter(0));
+		pacer.waitingLines()[0]?.waiters.pop();
+		pacer.nextGrantAtMs(0, 2000);
+		expect(pacer.waitingCount).toBe(1);
+		expect(shardsOf(pacer.takeDue(1000 + intervalMs))).toEqual([0]);
+	});
+});
