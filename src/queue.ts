@@ -4,6 +4,7 @@ import { fetchGatewayBot, type GatewayBot } from "./discord";
 import { errorMessage, log } from "./log";
 import { type Grant, Pacer } from "./pacing";
 import { nextRefreshAtMs } from "./refresh";
+import { noOutcomes, type Outcome, type QueueStatus, queueStatus, RecentGrants } from "./status";
 
 export interface AcquireRequest {
 	/** Unique per HTTP request; `cancel(ticket)` gives its place up. */
@@ -50,6 +51,10 @@ export class GatewayQueue extends DurableObject<Env> {
 	#nextRefreshAtMs = 0;
 	#refreshFailures = 0;
 
+	readonly #startedAtMs = Date.now();
+	readonly #totals = noOutcomes();
+	readonly #recentGrants = new RecentGrants();
+
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.#config = configOf(env);
@@ -77,6 +82,44 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	/** Resolves when the request's shard may IDENTIFY, or with the reason it may not. */
 	async acquire(request: AcquireRequest): Promise<AcquireResult> {
+		const arrivedAtMs = this.clock();
+		const result = await this.#acquire(request);
+		this.#record(request, result, arrivedAtMs);
+		return result;
+	}
+
+	/** The queue as it stands; reading it takes no slot, arms no alarm and writes nothing. */
+	status(queue: string): QueueStatus {
+		return queueStatus(
+			{
+				queue,
+				pacer: this.pacer,
+				concurrencySource: this.#source,
+				startedAtMs: this.#startedAtMs,
+				totals: this.#totals,
+				recentGrants: this.#recentGrants,
+				budget: null,
+			},
+			this.clock(),
+		);
+	}
+
+	/** Counts and logs how a request ended: one line per grant or refusal. */
+	#record(request: AcquireRequest, result: AcquireResult, arrivedAtMs: number): void {
+		const outcome: Outcome = result.ok ? "granted" : result.error;
+		this.#totals[outcome]++;
+		const bucket = result.ok ? result.bucket : this.pacer.bucketOf(request.shard);
+		if (result.ok) this.#recentGrants.add({ at: result.grantedAtMs, bucket, shard: result.shard });
+		log(result.ok ? "grant" : "rejection", {
+			queue: request.queue,
+			bucket,
+			shard: request.shard,
+			waited_ms: result.ok ? result.waitedMs : this.clock() - arrivedAtMs,
+			outcome,
+		});
+	}
+
+	async #acquire(request: AcquireRequest): Promise<AcquireResult> {
 		this.#queueName = request.queue;
 		if (request.token === undefined) {
 			this.#source = "var";
