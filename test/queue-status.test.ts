@@ -1,5 +1,5 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import type { QueueStatus } from "../src/status";
 import { fakeDiscord } from "./discord-fake";
 import {
@@ -113,7 +113,7 @@ describe("GatewayQueue status", () => {
 });
 
 describe("GatewayQueue log lines", () => {
-	const linesOf = (logs: ReturnType<typeof vi.spyOn>) =>
+	const linesOf = (logs: MockInstance<typeof console.log>) =>
 		logs.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
 
 	it("writes one JSON line per grant and per refusal, with queue, bucket, shard, waited_ms and outcome", async () => {

@@ -7,13 +7,17 @@ import {
 	RecentGrants,
 	recentGrantsKept,
 	recentGrantsWindowMs,
-	shardsListedPerBucket,
 	type StatusSource,
+	shardsListedPerBucket,
 } from "../src/status";
 
 const intervalMs = 5500;
 let nextTicket = 0;
-const waiter = (shard: number | null, enqueuedAtMs = 0): Waiter => ({ ticket: `t${nextTicket++}`, shard, enqueuedAtMs });
+const waiter = (shard: number | null, enqueuedAtMs = 0): Waiter => ({
+	ticket: `t${nextTicket++}`,
+	shard,
+	enqueuedAtMs,
+});
 
 function source(pacer: Pacer, extra: Partial<StatusSource> = {}): StatusSource {
 	return {
