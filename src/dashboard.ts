@@ -42,18 +42,18 @@ export function dashboardPage(queue: string) {
 		<div class="card"><h2>Daily budget</h2><div id="budget"></div></div>
 	</section>
 	<section>
-		<h2>Grants, last 5 minutes</h2>
-		<div class="timeline" id="timeline" role="img" aria-label="Recent grants by time and bucket"></div>
-		<div class="axis muted"><span>−5 min</span><span>−2.5 min</span><span>now</span></div>
-		<ol class="recent" id="recent"></ol>
-	</section>
-	<section>
 		<h2>Waiting buckets</h2>
 		<p class="muted" id="idle">Nobody is waiting.</p>
 		<table id="buckets" hidden>
 			<thead><tr><th>Bucket</th><th>Waiting</th><th>Next grant</th><th>Shards in line</th><th class="wide">Last grant</th></tr></thead>
 			<tbody></tbody>
 		</table>
+	</section>
+	<section>
+		<h2>Grants, last 5 minutes</h2>
+		<div class="timeline" id="timeline" role="img" aria-label="Recent grants by time and bucket"></div>
+		<div class="axis muted"><span>−5 min</span><span>−2.5 min</span><span>now</span></div>
+		<ol class="recent" id="recent"></ol>
 	</section>
 </main>
 <script>${raw(script)}</script>
@@ -74,7 +74,7 @@ h2 { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: 
 .card h2 { margin-top: 0; }
 .muted { color: var(--muted); margin: .2rem 0; }
 .problem { color: var(--warn); font-weight: 600; }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(13rem, 1fr)); gap: .75rem; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr)); gap: .75rem; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: .5rem; padding: .75rem; }
 .big { font-size: 1.8rem; font-weight: 650; margin: 0; font-variant-numeric: tabular-nums; }
 dl { display: grid; grid-template-columns: auto auto; gap: .1rem 1rem; margin: 0; font-variant-numeric: tabular-nums; }
@@ -98,6 +98,9 @@ td.next { color: var(--accent); font-weight: 600; white-space: nowrap; }
 	.wide { display: none; }
 	th, td { padding: .35rem .4rem; }
 	.big { font-size: 1.5rem; }
+	.cards { gap: .5rem; }
+	.card { padding: .6rem; }
+	.recent li:nth-child(n+7) { display: none; }
 }
 `;
 
