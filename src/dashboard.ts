@@ -187,6 +187,10 @@ function render() {
 	}
 
 	$("idle").hidden = s.buckets.length > 0;
+	const untouched = s.concurrency_source === "unknown" && s.totals.granted === 0 && !fragment.get("token");
+	$("idle").textContent = "Nobody is waiting." + (untouched
+		? " For a bot's own queue, add #token=<bot token> to this page's address: the part after # stays in the browser, which sends the token as a header."
+		: "");
 	$("buckets").hidden = s.buckets.length === 0;
 	const body = $("buckets").tBodies[0];
 	body.replaceChildren();

@@ -1,13 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { type Grant, Pacer, type Waiter } from "../src/pacing";
+import { type Grant, Pacer } from "../src/pacing";
+import { waiter } from "./waiter";
 
 const intervalMs = 5500;
-let nextTicket = 0;
-const waiter = (shard: number | null, enqueuedAtMs = 0): Waiter => ({
-	ticket: `t${nextTicket++}`,
-	shard,
-	enqueuedAtMs,
-});
 const shardsOf = (grants: Grant[]) => grants.map((grant) => grant.waiter.shard);
 
 describe("Pacer", () => {

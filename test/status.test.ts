@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Pacer, type Waiter } from "../src/pacing";
+import { Pacer } from "../src/pacing";
 import {
 	noOutcomes,
 	type QueueStatus,
@@ -10,14 +10,9 @@ import {
 	type StatusSource,
 	shardsListedPerBucket,
 } from "../src/status";
+import { waiter } from "./waiter";
 
 const intervalMs = 5500;
-let nextTicket = 0;
-const waiter = (shard: number | null, enqueuedAtMs = 0): Waiter => ({
-	ticket: `t${nextTicket++}`,
-	shard,
-	enqueuedAtMs,
-});
 
 function source(pacer: Pacer, extra: Partial<StatusSource> = {}): StatusSource {
 	return {
