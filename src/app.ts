@@ -33,7 +33,7 @@ app.all("/_/queues/*", getOnly("/_/queues/{queue}"));
 // The page holds no queue data: it reads the status route, with the same credentials, once a second.
 app.on(["GET", "HEAD"], "/_/dashboard/*", (c) => {
 	const queue = queueNameAfter("/_/dashboard", c.req.url);
-	botTokenOf(c);
+	botTokenOf(c); // the same credential rules: a malformed Bot token is a 401 here too
 	return c.html(dashboardPage(queue), 200, dashboardHeaders);
 });
 app.all("/_/dashboard/*", getOnly("/_/dashboard/{queue}"));

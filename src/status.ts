@@ -74,11 +74,11 @@ export interface StatusSource {
 
 export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
 	const { pacer } = source;
-	const buckets = pacer.waitingLines().map(({ bucket, waiters }): BucketStatus => {
+	const buckets = pacer.waitingLines(shardsListedPerBucket).map(({ bucket, waiting, waiters }): BucketStatus => {
 		return {
 			bucket,
-			waiting: waiters.length,
-			shards: waiters.slice(0, shardsListedPerBucket).map((waiter) => waiter.shard),
+			waiting,
+			shards: waiters.map((waiter) => waiter.shard),
 			last_grant_at: pacer.lastGrants().get(bucket) ?? null,
 			next_grant_at: pacer.nextGrantAtMs(bucket, nowMs) ?? nowMs,
 		};

@@ -150,6 +150,17 @@ describe("Pacer, read-only views for the status", () => {
 		]);
 	});
 
+	it("lists the first waiters of each line only when asked, and counts them all", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs });
+		for (const shard of [0, 1, 2, 4, 6]) pacer.enqueue(waiter(shard));
+		expect(
+			pacer.waitingLines(2).map(({ bucket, waiting, waiters }) => [bucket, waiting, waiters.map((w) => w.shard)]),
+		).toEqual([
+			[0, 4, [0, 2]],
+			[1, 1, [1]],
+		]);
+	});
+
 	it("tells when each waiting bucket's head is granted: its due time, or now when that has passed", () => {
 		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[0, 1000]] });
 		pacer.enqueue(waiter(0));
