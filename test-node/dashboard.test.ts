@@ -113,6 +113,45 @@ describe("the dashboard in headless Chromium", () => {
 		await page.close();
 	});
 
+	test("draws a known budget as a gauge, fits a phone, and follows dark mode", async () => {
+		const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, colorScheme: "dark" });
+		const nowMs = Date.now();
+		const status = {
+			queue,
+			max_concurrency: 16,
+			concurrency_source: "discord",
+			interval_ms: 5500,
+			now: nowMs,
+			started_at: nowMs - 60_000,
+			waiting: 40,
+			buckets: Array.from({ length: 16 }, (_, bucket) => ({
+				bucket,
+				waiting: bucket < 8 ? 3 : 2,
+				shards: [bucket + 1000, bucket + 1016, bucket + 1032].slice(0, bucket < 8 ? 3 : 2),
+				last_grant_at: nowMs - 1000,
+				next_grant_at: nowMs + 4500,
+			})),
+			totals: { granted: 1000, superseded: 3, cancelled: 1, overloaded: 0, unauthorized: 0 },
+			recent_grants: [{ at: nowMs - 1000, bucket: 15, shard: 999 }],
+			estimated_finish_at: nowMs + 4500 + 2 * 5500,
+			budget: { total: 2000, remaining: 873, reserve: 50, reset_at: nowMs + 3_600_000 },
+		};
+		// The lead's budget is not in the status yet: the page is given one.
+		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
+		await page.goto(`${server.url}/_/dashboard/${queue}`);
+		await expect.poll(() => page.locator("#buckets tbody tr").count(), { timeout: 5000 }).toBe(16);
+		expect(await page.textContent("#budget")).toContain("873 of 2000 left");
+		expect(await page.getAttribute("#budget [role=meter]", "aria-valuenow")).toBe("873");
+		expect(await page.textContent("#finish")).toMatch(/^in 1[45] s$/);
+		expect(await page.$eval("html", (root) => root.scrollWidth)).toBeLessThanOrEqual(390);
+		const background = await page.$eval(
+			"body",
+			(body) => body.ownerDocument.defaultView?.getComputedStyle(body).backgroundColor,
+		);
+		expect(background).toBe("rgb(17, 19, 24)");
+		await page.close();
+	});
+
 	test("without the token in the fragment, the page reads the tokenless queue of that name", async () => {
 		const page = await browser.newPage();
 		await page.goto(`${server.url}/_/dashboard/${queue}`);
