@@ -69,6 +69,7 @@ const css = `
 * { box-sizing: border-box; }
 body { margin: 0; padding: 1rem; background: var(--bg); color: var(--fg); font: 15px/1.4 system-ui, sans-serif; }
 header, main { max-width: 64rem; margin: 0 auto; }
+header { margin-bottom: .75rem; }
 h1 { font-size: 1.3rem; margin: 0 0 .25rem; overflow-wrap: anywhere; }
 h2 { font-size: .8rem; text-transform: uppercase; letter-spacing: .05em; color: var(--muted); margin: 1.2rem 0 .4rem; }
 .card h2 { margin-top: 0; }
