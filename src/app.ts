@@ -2,15 +2,19 @@ import type { Context } from "hono";
 import { Hono } from "hono";
 import { authorize, botTokenOf } from "./auth";
 import { ConfigError, configOf } from "./config";
+import { dashboardHeaders, dashboardPage } from "./dashboard";
 import { ApiError } from "./errors";
 import { errorMessage, log } from "./log";
-import { queueObjectName, waitForGrant } from "./queue-client";
+import type { GatewayQueue } from "./queue";
+import { queueObjectName, readStatus, waitForGrant } from "./queue-client";
 import { checkRequestSize, parseQueueName, parseShard, rawPathOf } from "./validation";
 
 /** The reference server's grant message; clients may compare it verbatim. */
 const grantMessage = "You're free to connect now! :)";
 
-const app = new Hono<{ Bindings: Env }>();
+type AppEnv = { Bindings: Env };
+
+const app = new Hono<AppEnv>();
 
 app.use(async (c, next) => {
 	configOf(c.env);
@@ -22,15 +26,32 @@ app.use(async (c, next) => {
 app.use(async (c, next) => {
 	const config = configOf(c.env);
 	checkRequestSize(c.req.raw, config);
-	const isHealthCheck = c.req.path === "/_/health" && (c.req.method === "GET" || c.req.method === "HEAD");
-	if (!isHealthCheck) await authorize(c.req.raw, config);
+	const isRead = c.req.method === "GET" || c.req.method === "HEAD";
+	// The dashboard page holds no queue data: a browser opening it cannot send a header, and its
+	// script sends the credentials from the URL fragment with every status read.
+	const isOpen = isRead && (c.req.path === "/_/health" || c.req.path.startsWith("/_/dashboard/"));
+	if (!isOpen) await authorize(c.req.raw, config);
 	await next();
 });
 
 app.on(["GET", "HEAD"], "/_/health", (c) => c.json({ status: "ok" }));
-app.all("/_/health", () => {
-	throw new ApiError("method_not_allowed", "Use GET for /_/health.", { headers: { allow: "GET, HEAD" } });
+app.all("/_/health", getOnly("/_/health"));
+
+app.on(["GET", "HEAD"], "/_/queues/*", async (c) => {
+	const queue = queueNameAfter("/_/queues", c.req.url, configOf(c.env).maxQueueNameLength);
+	const { stub } = await queueStubFor(c, queue);
+	return c.json(await readStatus(stub, queue), 200, { "cache-control": "no-store" });
 });
+app.all("/_/queues/*", getOnly("/_/queues/{queue}"));
+
+// The page holds no queue data: it reads the status route, with the same credentials, once a second.
+app.on(["GET", "HEAD"], "/_/dashboard/*", (c) => {
+	const queue = queueNameAfter("/_/dashboard", c.req.url, configOf(c.env).maxQueueNameLength);
+	botTokenOf(c.req.raw, configOf(c.env)); // the same credential rules: a malformed Bot token is a 401 here too
+	return c.html(dashboardPage(queue), 200, dashboardHeaders);
+});
+app.all("/_/dashboard/*", getOnly("/_/dashboard/{queue}"));
+
 app.all("/_/*", () => {
 	throw new ApiError("not_found", "No such route: paths under /_/ are reserved for the service.");
 });
@@ -39,9 +60,7 @@ app.all("*", async (c) => {
 	const config = configOf(c.env);
 	const queue = parseQueueName(rawPathOf(c.req.url), config.maxQueueNameLength);
 	const shard = parseShard(new URL(c.req.url).searchParams);
-	const token = botTokenOf(c.req.raw, config);
-
-	const stub = c.env.GATEWAY_QUEUE.getByName(await queueObjectName(queue, token));
+	const { stub, token } = await queueStubFor(c, queue);
 	const grant = await waitForGrant(
 		stub,
 		{ queue, shard, ...(token && { token }) },
@@ -64,6 +83,29 @@ app.onError((error) => {
 	log("unexpected_error", { error: errorMessage(error) });
 	return new ApiError("internal", "Unexpected error.").toResponse();
 });
+
+/** The queue object a request reaches: named from the queue and the request's bot token. */
+async function queueStubFor(
+	c: Context<AppEnv>,
+	queue: string,
+): Promise<{ stub: DurableObjectStub<GatewayQueue>; token: string | undefined }> {
+	const token = botTokenOf(c.req.raw, configOf(c.env));
+	return { stub: c.env.GATEWAY_QUEUE.getByName(await queueObjectName(queue, token)), token };
+}
+
+/** The queue named after a service route's prefix: `{prefix}/{queue}`, validated as the queue route does. */
+function queueNameAfter(prefix: string, url: string, maxQueueNameLength: number): string {
+	const path = rawPathOf(url);
+	const rest = path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : "";
+	if (rest === "" || rest === "/") throw new ApiError("not_found", `No such route: use ${prefix}/{queue}.`);
+	return parseQueueName(rest, maxQueueNameLength);
+}
+
+function getOnly(route: string): () => never {
+	return () => {
+		throw new ApiError("method_not_allowed", `Use GET for ${route}.`, { headers: { allow: "GET, HEAD" } });
+	};
+}
 
 /** `waitUntil` of the request, or nothing when the app is called without an execution context. */
 function waitUntilOf(c: Context): (promise: Promise<unknown>) => void {

@@ -178,4 +178,30 @@ export class Pacer {
 	lastGrants(): ReadonlyMap<number, number> {
 		return this.#lastGrantAtMs;
 	}
+
+	get intervalMs(): number {
+		return this.#intervalMs;
+	}
+
+	/**
+	 * The buckets that have waiting requests, in bucket order: how many wait in
+	 * each, and the first `listed` of them in the order they will be granted.
+	 */
+	waitingLines(listed = Number.POSITIVE_INFINITY): { bucket: number; waiting: number; waiters: Waiter[] }[] {
+		return [...this.#lines]
+			.sort(([a], [b]) => a - b)
+			.map(([bucket, line]) => {
+				const waiters: Waiter[] = [];
+				for (const place of line.values()) {
+					if (waiters.length >= listed) break;
+					waiters.push(place.waiter);
+				}
+				return { bucket, waiting: line.size, waiters };
+			});
+	}
+
+	/** When the head of `bucket` will be granted if the tick is on time, or `undefined` when nobody waits there. */
+	nextGrantAtMs(bucket: number, nowMs: number): number | undefined {
+		return this.#lines.has(bucket) ? Math.max(this.dueAtMs(bucket), nowMs) : undefined;
+	}
 }

@@ -1,8 +1,12 @@
 import { ApiError } from "./errors";
 import { errorMessage, log } from "./log";
 import type { AcquireRequest, AcquireResult, GatewayQueue } from "./queue";
+import type { QueueStatus } from "./status";
 
 type Granted = Extract<AcquireResult, { ok: true }>;
+
+/** A status read answers at once; longer means the object is stuck. */
+const statusTimeoutMs = 10_000;
 
 export interface WaitOptions {
 	/** The Worker's deadline for the object's answer. */
@@ -44,9 +48,7 @@ export async function waitForGrant(
 		result = await withDeadline<AcquireResult>(stub.acquire({ ...request, ticket }), timeoutMs);
 	} catch (error) {
 		log("queue_call_failed", { queue: request.queue, error: errorMessage(error) });
-		throw new ApiError("queue_unavailable", "The queue was restarted or could not be reached; retry.", {
-			retryAfterSeconds: 1,
-		});
+		throw unavailable();
 	} finally {
 		signal.removeEventListener("abort", giveUpPlace);
 	}
@@ -58,6 +60,23 @@ export async function waitForGrant(
 	}
 	if (!result.ok) throw refusal(result);
 	return result;
+}
+
+/** The queue's status; an object that was reset or cannot be reached is a 503, as for a grant. */
+export async function readStatus(stub: DurableObjectStub<GatewayQueue>, queue: string): Promise<QueueStatus> {
+	try {
+		const status = await withDeadline<QueueStatus>(stub.status(queue), statusTimeoutMs);
+		if (status !== "timeout") return status;
+	} catch (error) {
+		log("queue_call_failed", { queue, error: errorMessage(error) });
+	}
+	throw unavailable();
+}
+
+function unavailable(): ApiError {
+	return new ApiError("queue_unavailable", "The queue was restarted or could not be reached; retry.", {
+		retryAfterSeconds: 1,
+	});
 }
 
 function refusal(result: Extract<AcquireResult, { ok: false }>): ApiError {
@@ -73,7 +92,6 @@ function refusal(result: Extract<AcquireResult, { ok: false }>): ApiError {
 				retryAfterSeconds: 5,
 			});
 		case "budget_reserve_reached": {
-			const { total, remaining, reserve, resetAtMs } = result.budget;
 			return new ApiError(
 				"budget_reserve_reached",
 				"The bot's daily session starts are down to the reserve that is never granted; retry after the reset.",
@@ -81,7 +99,7 @@ function refusal(result: Extract<AcquireResult, { ok: false }>): ApiError {
 					retryAfterSeconds: Math.ceil(result.retryAfterMs / 1000),
 					details: {
 						retry_after_ms: result.retryAfterMs,
-						budget: { total, remaining, reserve, reset_at: resetAtMs },
+						budget: { ...result.budget },
 					},
 				},
 			);

@@ -5,6 +5,7 @@ import { fetchGatewayBot, type GatewayBot } from "./discord";
 import { errorMessage, log } from "./log";
 import { type Grant, Pacer } from "./pacing";
 import { budgetRefreshAtMs, nextRefreshAtMs } from "./refresh";
+import { type BudgetStatus, noOutcomes, type Outcome, type QueueStatus, queueStatus, RecentGrants } from "./status";
 
 export interface AcquireRequest {
 	/** Unique per HTTP request; `cancel(ticket)` gives its place up. */
@@ -15,18 +16,10 @@ export interface AcquireRequest {
 	token?: string;
 }
 
-/** The daily budget as a client is told about it. */
-export interface BudgetFigures {
-	total: number;
-	remaining: number;
-	reserve: number;
-	resetAtMs: number;
-}
-
 export type AcquireResult =
 	| { ok: true; shard: number | null; bucket: number; waitedMs: number; grantedAtMs: number }
 	| { ok: false; error: "superseded" | "cancelled" | "unauthorized" | "overloaded" }
-	| { ok: false; error: "budget_reserve_reached"; retryAfterMs: number; budget: BudgetFigures };
+	| { ok: false; error: "budget_reserve_reached"; retryAfterMs: number; budget: BudgetStatus };
 
 export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
 
@@ -67,6 +60,10 @@ export class GatewayQueue extends DurableObject<Env> {
 	/** The bot's daily budget; only bot-bound queues that Discord answered have one. */
 	#budget: StoredBudget | undefined;
 
+	readonly #startedAtMs = Date.now();
+	readonly #totals = noOutcomes();
+	readonly #recentGrants = new RecentGrants();
+
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.#config = configOf(env);
@@ -97,6 +94,47 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	/** Resolves when the request's shard may IDENTIFY, or with the reason it may not. */
 	async acquire(request: AcquireRequest): Promise<AcquireResult> {
+		const arrivedAtMs = this.clock();
+		const result = await this.#acquire(request);
+		this.#record(request, result, arrivedAtMs);
+		return result;
+	}
+
+	/** The queue as it stands; reading it takes no slot, arms no alarm and writes nothing. */
+	status(queue: string): QueueStatus {
+		const nowMs = this.clock();
+		const known = this.#budgetAt(nowMs);
+		return queueStatus(
+			{
+				queue,
+				pacer: this.pacer,
+				concurrencySource: this.#source,
+				startedAtMs: this.#startedAtMs,
+				totals: this.#totals,
+				recentGrants: this.#recentGrants,
+				// `null`: a queue without a known bot enforces no budget.
+				budget: known ? budgetStatusOf(known) : null,
+			},
+			nowMs,
+		);
+	}
+
+	/** Counts and logs how a request ended: one line per grant or refusal. */
+	#record(request: AcquireRequest, result: AcquireResult, arrivedAtMs: number): void {
+		const outcome: Outcome = result.ok ? "granted" : result.error;
+		this.#totals[outcome]++;
+		const bucket = result.ok ? result.bucket : this.pacer.bucketOf(request.shard);
+		if (result.ok) this.#recentGrants.add({ at: result.grantedAtMs, bucket, shard: result.shard });
+		log(result.ok ? "grant" : "rejection", {
+			queue: request.queue,
+			bucket,
+			shard: request.shard,
+			waited_ms: result.ok ? result.waitedMs : this.clock() - arrivedAtMs,
+			outcome,
+		});
+	}
+
+	async #acquire(request: AcquireRequest): Promise<AcquireResult> {
 		this.#queueName = request.queue;
 		if (request.token === undefined) {
 			this.#source = "var";
@@ -186,12 +224,11 @@ export class GatewayQueue extends DurableObject<Env> {
 	#budgetRefusal(nowMs: number): Extract<AcquireResult, { error: "budget_reserve_reached" }> | undefined {
 		const known = this.#budgetAt(nowMs);
 		if (!known || startsAvailable(known.budget, known.reserve) > 0) return undefined;
-		const { budget, reserve } = known;
 		return {
 			ok: false,
 			error: "budget_reserve_reached",
-			retryAfterMs: budget.resetAtMs - nowMs,
-			budget: { total: budget.total, remaining: budget.remaining, reserve, resetAtMs: budget.resetAtMs },
+			retryAfterMs: known.budget.resetAtMs - nowMs,
+			budget: budgetStatusOf(known),
 		};
 	}
 
@@ -353,4 +390,9 @@ export class GatewayQueue extends DurableObject<Env> {
 		}
 		await this.#grantDue(nowMs);
 	}
+}
+
+/** The budget as the status and a refusal show it. */
+function budgetStatusOf({ budget, reserve }: { budget: SessionBudget; reserve: number }): BudgetStatus {
+	return { total: budget.total, remaining: budget.remaining, reserve, reset_at: budget.resetAtMs };
 }

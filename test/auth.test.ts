@@ -131,21 +131,25 @@ describe("with QUEUE_SECRET set", () => {
 		expect(names.join()).not.toContain("bot.one");
 	});
 
-	it("guards the reserved routes too, except GET and HEAD /_/health", async () => {
+	it("guards the reserved routes too, except /_/health and the dashboard page, which hold no queue data", async () => {
 		const queue = appWith({ QUEUE_SECRET: secret });
 		expect((await queue.fetch(request({}, "/_/health"))).status).toBe(200);
 		expect((await queue.fetch(request({}, "/_/health", "HEAD"))).status).toBe(200);
+		const page = await queue.fetch(request({}, "/_/dashboard/q"));
+		expect(page.status).toBe(200);
+		expect(await page.text()).not.toContain(secret);
+		expect(queue.getByName).not.toHaveBeenCalled();
 		for (const [path, method] of [
 			["/_/health", "POST"],
 			["/_/health/", "GET"],
 			["/_/queues/q", "GET"],
-			["/_/dashboard/q", "GET"],
+			["/_/dashboard/q", "POST"],
 			["/_/anything", "DELETE"],
 		] as const) {
 			const response = await queue.fetch(request({}, path, method));
 			expect(response.status, `${method} ${path}`).toBe(401);
 		}
-		expect((await queue.fetch(request({ authorization: `Bearer ${secret}` }, "/_/queues/q"))).status).toBe(404);
+		expect((await queue.fetch(request({ authorization: `Bearer ${secret}` }, "/_/anything"))).status).toBe(404);
 	});
 
 	it("checks the bot token's shape after the secret, so a stranger learns nothing of either", async () => {

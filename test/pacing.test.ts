@@ -1,13 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { type Grant, Pacer, type Waiter } from "../src/pacing";
+import { type Grant, Pacer } from "../src/pacing";
+import { waiter } from "./waiter";
 
 const intervalMs = 5500;
-let nextTicket = 0;
-const waiter = (shard: number | null, enqueuedAtMs = 0): Waiter => ({
-	ticket: `t${nextTicket++}`,
-	shard,
-	enqueuedAtMs,
-});
 const shardsOf = (grants: Grant[]) => grants.map((grant) => grant.waiter.shard);
 
 describe("Pacer", () => {
@@ -149,5 +144,50 @@ describe("Pacer", () => {
 		expect(pacer.drain().map((w) => w.shard)).toEqual([5, 0, 3]);
 		expect(pacer.waitingCount).toBe(0);
 		expect(pacer.nextDueAtMs()).toBeUndefined();
+	});
+});
+
+describe("Pacer, read-only views for the status", () => {
+	it("lists the waiting lines in bucket order, each in the order it will be granted, takeovers in place", () => {
+		const pacer = new Pacer({ maxConcurrency: 4, intervalMs });
+		for (const shard of [6, 1, 5, null, 2, 9]) pacer.enqueue(waiter(shard));
+		pacer.enqueue(waiter(5));
+		expect(pacer.waitingLines().map(({ bucket, waiters }) => [bucket, waiters.map((w) => w.shard)])).toEqual([
+			[0, [null]],
+			[1, [1, 5, 9]],
+			[2, [6, 2]],
+		]);
+	});
+
+	it("lists the first waiters of each line only when asked, and counts them all", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs });
+		for (const shard of [0, 1, 2, 4, 6]) pacer.enqueue(waiter(shard));
+		expect(
+			pacer.waitingLines(2).map(({ bucket, waiting, waiters }) => [bucket, waiting, waiters.map((w) => w.shard)]),
+		).toEqual([
+			[0, 4, [0, 2]],
+			[1, 1, [1]],
+		]);
+	});
+
+	it("tells when each waiting bucket's head is granted: its due time, or now when that has passed", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[0, 1000]] });
+		pacer.enqueue(waiter(0));
+		pacer.enqueue(waiter(1));
+		expect(pacer.nextGrantAtMs(0, 2000)).toBe(1000 + intervalMs);
+		expect(pacer.nextGrantAtMs(1, 2000)).toBe(2000);
+		expect(pacer.nextGrantAtMs(0, 1000 + intervalMs + 7)).toBe(1000 + intervalMs + 7);
+		pacer.takeDue(2000);
+		expect(pacer.nextGrantAtMs(1, 2000)).toBeUndefined();
+		expect(pacer.intervalMs).toBe(intervalMs);
+	});
+
+	it("changes nothing when read", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[0, 1000]] });
+		pacer.enqueue(waiter(0));
+		pacer.waitingLines()[0]?.waiters.pop();
+		pacer.nextGrantAtMs(0, 2000);
+		expect(pacer.waitingCount).toBe(1);
+		expect(shardsOf(pacer.takeDue(1000 + intervalMs))).toEqual([0]);
 	});
 });

@@ -33,6 +33,12 @@ describe("GatewayQueue and the daily session-start budget", () => {
 		await runDurableObjectAlarm(stub);
 		await Promise.all(waiting);
 		expect((await budgetOf(stub))?.remaining).toBe(57);
+		expect((await stub.status("test")).budget).toEqual({
+			total: 100,
+			remaining: 57,
+			reserve: 5,
+			reset_at: (await budgetOf(stub))?.resetAtMs,
+		});
 
 		await evictDurableObject(stub);
 		const restarted = env.GATEWAY_QUEUE.get(stub.id);
@@ -57,7 +63,7 @@ describe("GatewayQueue and the daily session-start budget", () => {
 			ok: false,
 			error: "budget_reserve_reached",
 			retryAfterMs: resetAtMs - clock.now,
-			budget: { total: 100, remaining: 5, reserve: 5, resetAtMs },
+			budget: { total: 100, remaining: 5, reserve: 5, reset_at: resetAtMs },
 		};
 		expect(await Promise.all(waiting)).toEqual([
 			expect.objectContaining({ ok: true, shard: 0 }),
@@ -66,6 +72,7 @@ describe("GatewayQueue and the daily session-start budget", () => {
 			refusal,
 		]);
 		expect(await waitingCount(stub)).toBe(0);
+		expect((await stub.status("test")).totals).toMatchObject({ granted: 2, budget_reserve_reached: 2 });
 		clock.advance(intervalMs);
 		expect(await acquire(stub, withToken(4))).toEqual({ ...refusal, retryAfterMs: resetAtMs - clock.now });
 	});
@@ -174,6 +181,7 @@ describe("GatewayQueue and the daily session-start budget", () => {
 			clock.advance(intervalMs);
 		}
 		expect(await budgetOf(stub)).toBeUndefined();
+		expect((await stub.status("test")).budget).toBeNull();
 		expect(discord).not.toHaveBeenCalled();
 	});
 });

@@ -24,7 +24,7 @@ describe("the Worker's call to the queue object", () => {
 	});
 
 	it("answers 429 with Retry-After and the budget figures when the daily reserve is reached", async () => {
-		const budget = { total: 1000, remaining: 50, reserve: 50, resetAtMs: 1_800_000_000_000 };
+		const budget = { total: 1000, remaining: 50, reserve: 50, reset_at: 1_800_000_000_000 };
 		const refusal: AcquireResult = { ok: false, error: "budget_reserve_reached", retryAfterMs: 7_200_500, budget };
 		const response = await app.fetch(request(), envWithQueue({ acquire: async () => refusal }));
 		expect(response.status).toBe(429);

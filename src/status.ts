@@ -1,0 +1,120 @@
+/**
+ * What `GET /_/queues/{queue}` answers: a queue's waiting lines, recent grants
+ * and totals, shaped from the object's state at one instant. Pure: the time is a
+ * parameter, so it is tested with explicit clock values.
+ */
+import type { Pacer } from "./pacing";
+import type { ConcurrencySource } from "./queue";
+
+/** The bot's daily session-start budget, where the queue knows it. */
+export interface BudgetStatus {
+	total: number;
+	/** Starts left as far as the queue knows: Discord's last figure less the grants since. */
+	remaining: number;
+	/** Starts never granted (`BUDGET_RESERVE`), so a human can still recover the bot. */
+	reserve: number;
+	/** Epoch ms. */
+	reset_at: number;
+}
+
+export type Outcome = "granted" | "superseded" | "cancelled" | "overloaded" | "unauthorized" | "budget_reserve_reached";
+
+/** How many requests ended each way since the object started. */
+export type OutcomeTotals = Record<Outcome, number>;
+
+export interface RecentGrant {
+	/** Epoch ms. */
+	at: number;
+	bucket: number;
+	shard: number | null;
+}
+
+export interface BucketStatus {
+	bucket: number;
+	waiting: number;
+	/** The first `shardsListedPerBucket` waiting shards, in the order they will be granted; `null` for a request without one. */
+	shards: (number | null)[];
+	last_grant_at: number | null;
+	next_grant_at: number;
+}
+
+export interface QueueStatus {
+	queue: string;
+	max_concurrency: number;
+	concurrency_source: ConcurrencySource;
+	interval_ms: number;
+	now: number;
+	/** When the object started: the totals count from then. */
+	started_at: number;
+	waiting: number;
+	/** Only buckets with waiting requests, in bucket order. */
+	buckets: BucketStatus[];
+	totals: OutcomeTotals;
+	/** Grants of the last `recentGrantsWindowMs`, oldest first, at most `recentGrantsKept`. */
+	recent_grants: RecentGrant[];
+	/** When the last waiting request will be granted if nothing changes; `null` when nobody waits. */
+	estimated_finish_at: number | null;
+	/** `null` when no budget is known: a tokenless queue, or one that has not learnt it yet. */
+	budget: BudgetStatus | null;
+}
+
+/** Keeps a status of a queue of thousands of waiters small: `waiting` still counts them all. */
+export const shardsListedPerBucket = 100;
+export const recentGrantsKept = 200;
+export const recentGrantsWindowMs = 5 * 60_000;
+
+export interface StatusSource {
+	queue: string;
+	pacer: Pacer;
+	concurrencySource: ConcurrencySource;
+	startedAtMs: number;
+	totals: OutcomeTotals;
+	recentGrants: RecentGrants;
+	budget: BudgetStatus | null;
+}
+
+export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
+	const { pacer } = source;
+	const buckets = pacer.waitingLines(shardsListedPerBucket).map(({ bucket, waiting, waiters }): BucketStatus => {
+		return {
+			bucket,
+			waiting,
+			shards: waiters.map((waiter) => waiter.shard),
+			last_grant_at: pacer.lastGrants().get(bucket) ?? null,
+			next_grant_at: pacer.nextGrantAtMs(bucket, nowMs) ?? nowMs,
+		};
+	});
+	const finishes = buckets.map((line) => line.next_grant_at + (line.waiting - 1) * pacer.intervalMs);
+	return {
+		queue: source.queue,
+		max_concurrency: pacer.maxConcurrency,
+		concurrency_source: source.concurrencySource,
+		interval_ms: pacer.intervalMs,
+		now: nowMs,
+		started_at: source.startedAtMs,
+		waiting: pacer.waitingCount,
+		buckets,
+		totals: { ...source.totals },
+		recent_grants: source.recentGrants.since(nowMs - recentGrantsWindowMs),
+		estimated_finish_at: finishes.length > 0 ? Math.max(...finishes) : null,
+		budget: source.budget,
+	};
+}
+
+export function noOutcomes(): OutcomeTotals {
+	return { granted: 0, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 };
+}
+
+/** The latest grants, at most `recentGrantsKept`, oldest first. */
+export class RecentGrants {
+	readonly #grants: RecentGrant[] = [];
+
+	add(grant: RecentGrant): void {
+		this.#grants.push(grant);
+		if (this.#grants.length > recentGrantsKept) this.#grants.shift();
+	}
+
+	since(sinceMs: number): RecentGrant[] {
+		return this.#grants.filter((grant) => grant.at >= sinceMs);
+	}
+}

@@ -1,0 +1,190 @@
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { launchChromium } from "../scripts/browser.ts";
+import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
+import { startFakeDiscord } from "../scripts/fake-discord.ts";
+
+// Two buckets, grants 8 s apart: long enough for the page and the status to be compared between two grants.
+const intervalMs = 8000;
+const token = "dashboard.test-token";
+const queue = "dashboard-bot";
+
+/** What this test reads of `GET /_/queues/{queue}`. */
+interface QueueStatus {
+	waiting: number;
+	buckets: { bucket: number; waiting: number; shards: (number | null)[] }[];
+	totals: { granted: number };
+	recent_grants: unknown[];
+}
+
+let discord: Awaited<ReturnType<typeof startFakeDiscord>>;
+let server: DevServer;
+let browser: Browser;
+const held: AbortController[] = [];
+
+beforeAll(async () => {
+	discord = await startFakeDiscord(2);
+	[server, browser] = await Promise.all([
+		startDevServer({ IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl }),
+		launchChromium(),
+	]);
+}, 120_000);
+afterAll(async () => {
+	for (const controller of held) controller.abort();
+	await browser?.close();
+	await server?.stop();
+	await discord?.stop();
+}, 30_000);
+
+const botHeaders = { authorization: `Bot ${token}` };
+
+async function statusOf(headers: Record<string, string> = botHeaders): Promise<QueueStatus> {
+	const response = await fetch(`${server.url}/_/queues/${queue}`, { headers });
+	expect(response.status).toBe(200);
+	return (await response.json()) as QueueStatus;
+}
+
+/** Sends a queue request that stays open until it is granted or the test ends; returns once the queue has it. */
+let sent = 0;
+async function hold(shard: number): Promise<void> {
+	const controller = new AbortController();
+	held.push(controller);
+	fetch(`${server.url}/${queue}?shard=${shard}`, { headers: botHeaders, signal: controller.signal }).catch(() => {});
+	sent++;
+	await expect
+		.poll(async () => {
+			const status = await statusOf();
+			return status.waiting + status.totals.granted;
+		})
+		.toBe(sent);
+}
+
+type Row = { bucket: string; waiting: string; shards: string };
+
+function rowsOf(status: QueueStatus): Row[] {
+	return status.buckets.map((line) => ({
+		bucket: String(line.bucket),
+		waiting: String(line.waiting),
+		shards: line.shards.join(", "),
+	}));
+}
+
+async function rowsOnPage(page: Page): Promise<Row[]> {
+	return page.$$eval("#buckets tbody tr", (rows) =>
+		rows.map((row) => ({
+			bucket: row.querySelector(".bucket")?.textContent ?? "",
+			waiting: row.querySelector(".waiting")?.textContent ?? "",
+			shards: row.querySelector(".shards")?.textContent ?? "",
+		})),
+	);
+}
+
+describe("the dashboard in headless Chromium", () => {
+	test("shows the waiting buckets of a bot's queue as the status route does, and follows a grant", async () => {
+		// Shards 0 and 1 are granted at once; 2, 4, 6 wait in bucket 0 and 3, 5 in bucket 1.
+		const page = await browser.newPage();
+		await page.goto(`${server.url}/_/dashboard/${queue}#token=${token}`);
+		for (const shard of [0, 1, 2, 3, 4, 5, 6]) await hold(shard);
+
+		const before = await statusOf();
+		expect(rowsOf(before)).toEqual([
+			{ bucket: "0", waiting: "3", shards: "2, 4, 6" },
+			{ bucket: "1", waiting: "2", shards: "3, 5" },
+		]);
+		await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rowsOf(before));
+		expect(await page.textContent("#waiting")).toBe("5");
+		expect(await page.textContent("#budget")).toMatch(/\d+ of 1000 left/);
+		expect(await page.textContent("#config")).toContain("max_concurrency 2 (from Discord)");
+		expect(await page.$$eval("td.next", (cells) => cells.map((cell) => cell.textContent))).toEqual([
+			expect.stringMatching(/^(in \d+\.\d s|now)$/),
+			expect.stringMatching(/^(in \d+\.\d s|now)$/),
+		]);
+		expect(await page.locator("#timeline span").count()).toBe(before.recent_grants.length);
+
+		await expect.poll(async () => (await statusOf()).totals.granted, { timeout: 2 * intervalMs }).toBe(4);
+		const after = await statusOf();
+		expect(rowsOf(after)).toEqual([
+			{ bucket: "0", waiting: "2", shards: "4, 6" },
+			{ bucket: "1", waiting: "1", shards: "5" },
+		]);
+		await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rowsOf(after));
+		expect(await page.textContent("#waiting")).toBe("3");
+		expect(await page.locator("#timeline span").count()).toBe(4);
+		await page.close();
+	});
+
+	test("draws a known budget as a gauge, fits a phone, and follows dark mode", async () => {
+		const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, colorScheme: "dark" });
+		const nowMs = Date.now();
+		const status = {
+			queue,
+			max_concurrency: 16,
+			concurrency_source: "discord",
+			interval_ms: 5500,
+			now: nowMs,
+			started_at: nowMs - 60_000,
+			waiting: 40,
+			buckets: Array.from({ length: 16 }, (_, bucket) => ({
+				bucket,
+				waiting: bucket < 8 ? 3 : 2,
+				shards: [bucket + 1000, bucket + 1016, bucket + 1032].slice(0, bucket < 8 ? 3 : 2),
+				last_grant_at: nowMs - 1000,
+				next_grant_at: nowMs + 4500,
+			})),
+			totals: { granted: 1000, superseded: 3, cancelled: 1, overloaded: 0, unauthorized: 0 },
+			recent_grants: [{ at: nowMs - 1000, bucket: 15, shard: 999 }],
+			estimated_finish_at: nowMs + 4500 + 2 * 5500,
+			budget: { total: 2000, remaining: 873, reserve: 50, reset_at: nowMs + 3_600_000 },
+		};
+		// A bigger bot than the stand-in Discord reports: the page is given its status.
+		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
+		await page.goto(`${server.url}/_/dashboard/${queue}`);
+		await expect.poll(() => page.locator("#buckets tbody tr").count(), { timeout: 5000 }).toBe(16);
+		expect(await page.textContent("#budget")).toContain("873 of 2000 left");
+		expect(await page.getAttribute("#budget [role=meter]", "aria-valuenow")).toBe("873");
+		expect(await page.textContent("#finish")).toMatch(/^in 1[45] s$/);
+		expect(await page.$eval("html", (root) => root.scrollWidth)).toBeLessThanOrEqual(390);
+		const background = await page.$eval(
+			"body",
+			(body) => body.ownerDocument.defaultView?.getComputedStyle(body).backgroundColor,
+		);
+		expect(background).toBe("rgb(17, 19, 24)");
+		await page.close();
+	});
+
+	test("without the token in the fragment, the page reads the tokenless queue of that name", async () => {
+		const page = await browser.newPage();
+		await page.goto(`${server.url}/_/dashboard/${queue}`);
+		await expect.poll(() => page.textContent("#config"), { timeout: 5000 }).toContain("max_concurrency");
+		expect(await page.textContent("#idle")).toContain("add #token=<bot token>");
+		expect(await rowsOnPage(page)).toEqual([]);
+		expect((await statusOf({})).waiting).toBe(0);
+		await page.close();
+	});
+
+	test("with QUEUE_SECRET set, reads a bot's queue with the secret and the token from the fragment", async () => {
+		const secret = "dashboard-test-secret-0123456789";
+		const guarded = await startDevServer({
+			IDENTIFY_INTERVAL_MS: String(intervalMs),
+			DISCORD_API_URL: discord.apiUrl,
+			QUEUE_SECRET: secret,
+		});
+		const controller = new AbortController();
+		try {
+			const headers = { authorization: `Bearer ${secret}`, "x-bot-token": token };
+			for (const shard of [0, 2]) {
+				fetch(`${guarded.url}/${queue}?shard=${shard}`, { headers, signal: controller.signal }).catch(() => {});
+			}
+			const page = await browser.newPage();
+			await page.goto(`${guarded.url}/_/dashboard/${queue}#secret=${secret}&token=${token}`);
+			await expect
+				.poll(() => rowsOnPage(page), { timeout: 10_000 })
+				.toEqual([{ bucket: "0", waiting: "1", shards: "2" }]);
+			expect(await page.isHidden("#problem")).toBe(true);
+			await page.close();
+		} finally {
+			controller.abort();
+			await guarded.stop();
+		}
+	});
+});
