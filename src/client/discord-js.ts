@@ -13,7 +13,11 @@ export type QueueIdentifyThrottlerOptions = Omit<WaitForIdentifyOptions, "signal
  * request is aborted and the promise rejects, which discord.js expects.
  */
 export class QueueIdentifyThrottler {
-	constructor(readonly options: QueueIdentifyThrottlerOptions) {}
+	readonly options: QueueIdentifyThrottlerOptions;
+
+	constructor(options: QueueIdentifyThrottlerOptions) {
+		this.options = options;
+	}
 
 	async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {
 		await waitForIdentify(shardId, { ...this.options, signal });

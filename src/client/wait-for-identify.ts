@@ -60,17 +60,18 @@ export interface IdentifyGrant {
 /** A refusal the client does not retry: bad token, bad shard, superseded, a long `429`, a misconfigured queue. */
 export class IdentifyQueueError extends Error {
 	override name = "IdentifyQueueError";
+	/** The HTTP status. */
+	readonly status: number;
+	/** The queue's error code (`invalid_token`, `superseded`, ...), or `http_<status>` when the body has none. */
+	readonly code: string;
+	/** For `429`: how long the queue asked to wait. */
+	readonly retryAfterMs: number | undefined;
 
-	constructor(
-		/** The HTTP status. */
-		readonly status: number,
-		/** The queue's error code (`invalid_token`, `superseded`, ...), or `http_<status>` when the body has none. */
-		readonly code: string,
-		message: string,
-		/** For `429`: how long the queue asked to wait. */
-		readonly retryAfterMs?: number,
-	) {
+	constructor(status: number, code: string, message: string, retryAfterMs?: number) {
 		super(message);
+		this.status = status;
+		this.code = code;
+		this.retryAfterMs = retryAfterMs;
 	}
 }
 
