@@ -24,7 +24,14 @@ export default defineConfig({
 			},
 			{
 				// On Node.js: clients and end-to-end tests against `wrangler dev` on a free port.
-				test: { name: "node", include: ["test-node/**/*.test.ts"], environment: "node", testTimeout: 120_000 },
+				// hookTimeout above startDevServer's own 90 s start deadline, so a slow start is stopped by it, not orphaned.
+				test: {
+					name: "node",
+					include: ["test-node/**/*.test.ts"],
+					environment: "node",
+					testTimeout: 120_000,
+					hookTimeout: 120_000,
+				},
 			},
 		],
 	},
