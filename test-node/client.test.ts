@@ -277,3 +277,60 @@ describe("abort", () => {
 		expect(result.error).toMatchObject({ name: "AbortError" });
 	});
 });
+
+describe("the discord.js throttler", () => {
+	function setUpThrottler() {
+		const { fetch, requests } = fakeFetch();
+		const delays = fakeDelays();
+		const refusals: string[] = [];
+		const throttler = new QueueIdentifyThrottler({
+			url,
+			token,
+			fetch,
+			delay: delays.delay,
+			onRefusal: (error, shardId) => refusals.push(`${shardId} ${error.code}`),
+		});
+		return { requests, delays, refusals, throttler };
+	}
+
+	// @discordjs/ws 2 answers a rejected wait by reconnecting and also sending an IDENTIFY without a grant.
+	test("never rejects on a refusal: it reports it and asks again after backoffMaxMs", async () => {
+		const { requests, delays, refusals, throttler } = setUpThrottler();
+		const result = track(throttler.waitForIdentify(2, new AbortController().signal));
+		await settle();
+		requests[0]?.respond(401, errorBody("invalid_token"));
+		await settle();
+		expect(refusals).toEqual(["2 invalid_token"]);
+		delays.elapse(30_000);
+		await settle();
+		requests[1]?.respond(200, grantBody);
+		await settle();
+		expect(result).toEqual({ settled: true, value: undefined });
+	});
+
+	test("a long 429 (the daily budget reserve) is reported, then waited out before asking again", async () => {
+		const { requests, delays, refusals, throttler } = setUpThrottler();
+		const result = track(throttler.waitForIdentify(2, new AbortController().signal));
+		await settle();
+		requests[0]?.respond(429, { ...errorBody("daily_budget_reserve"), retry_after_ms: 7_200_000 });
+		await settle();
+		expect(refusals).toEqual(["2 daily_budget_reserve"]);
+		delays.elapse(7_200_000);
+		await settle();
+		expect(requests).toHaveLength(2);
+		expect(result.settled).toBe(false);
+	});
+
+	test("destroying the shard while it waits to ask again rejects", async () => {
+		const { requests, throttler } = setUpThrottler();
+		const shardClosed = new AbortController();
+		const result = track(throttler.waitForIdentify(2, shardClosed.signal));
+		await settle();
+		requests[0]?.respond(409, errorBody("superseded"));
+		await settle();
+		shardClosed.abort();
+		await settle();
+		expect(result.error).toMatchObject({ name: "AbortError" });
+		expect(requests).toHaveLength(1);
+	});
+});

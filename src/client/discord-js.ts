@@ -1,6 +1,15 @@
-import { type WaitForIdentifyOptions, waitForIdentify } from "./wait-for-identify.js";
+import {
+	abortableDelay,
+	defaults,
+	IdentifyQueueError,
+	type WaitForIdentifyOptions,
+	waitForIdentify,
+} from "./wait-for-identify.js";
 
-export type QueueIdentifyThrottlerOptions = Omit<WaitForIdentifyOptions, "signal">;
+export interface QueueIdentifyThrottlerOptions extends Omit<WaitForIdentifyOptions, "signal"> {
+	/** Told about each refusal before the shard asks again (default: `console.warn`). */
+	onRefusal?: (error: IdentifyQueueError, shardId: number) => void;
+}
 
 /**
  * An identify throttler for discord.js (`@discordjs/ws`): each shard asks the
@@ -9,8 +18,12 @@ export type QueueIdentifyThrottlerOptions = Omit<WaitForIdentifyOptions, "signal
  * dependency; plug it in with
  * `buildIdentifyThrottler: () => new QueueIdentifyThrottler({ url, token })`.
  *
- * When the shard closes while waiting, discord.js aborts `signal`: the HTTP
- * request is aborted and the promise rejects, which discord.js expects.
+ * It rejects only when discord.js aborts `signal` (the shard closed while
+ * waiting), and then aborts the HTTP request too. A refusal (bad token, a newer
+ * request for the shard, a long `429`) is reported with `onRefusal` and asked
+ * again after the `429`'s `Retry-After`, or else `backoffMaxMs`: when a wait
+ * rejects otherwise, `@discordjs/ws` 2 reconnects the shard and also sends an
+ * IDENTIFY that no grant allowed.
  */
 export class QueueIdentifyThrottler {
 	readonly options: QueueIdentifyThrottlerOptions;
@@ -20,6 +33,21 @@ export class QueueIdentifyThrottler {
 	}
 
 	async waitForIdentify(shardId: number, signal: AbortSignal): Promise<void> {
-		await waitForIdentify(shardId, { ...this.options, signal });
+		const { onRefusal = warn, delay = abortableDelay, ...options } = this.options;
+		for (;;) {
+			try {
+				await waitForIdentify(shardId, { ...options, delay, signal });
+				return;
+			} catch (error) {
+				if (signal.aborted || !(error instanceof IdentifyQueueError)) throw error;
+				onRefusal(error, shardId);
+				await delay(error.retryAfterMs ?? options.backoffMaxMs ?? defaults.backoffMaxMs, signal);
+				signal.throwIfAborted();
+			}
+		}
 	}
+}
+
+function warn(error: IdentifyQueueError, shardId: number): void {
+	console.warn(`shard ${shardId}: ${error.message}; asking again`);
 }

@@ -75,7 +75,7 @@ export class IdentifyQueueError extends Error {
 	}
 }
 
-const defaults = {
+export const defaults = {
 	attemptTimeoutMs: 60_000,
 	backoffBaseMs: 1_000,
 	backoffMaxMs: 30_000,
@@ -277,7 +277,8 @@ function untilAborted<T>(signal: AbortSignal, promises: Promise<T>[]): Promise<T
 	});
 }
 
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
 	return new Promise((resolve) => {
 		const done = () => {
 			clearTimeout(timer);
