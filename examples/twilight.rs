@@ -30,8 +30,12 @@ impl Queue for HttpQueue {
                         let seconds = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok());
                         Duration::from_secs(seconds.unwrap_or(1))
                     }
-                    // 401, 409 (a newer request of this shard took over), ...: dropping `tx` re-enqueues the shard.
-                    Ok(_) => return,
+                    // 401, 409 (a newer request of this shard took over), ...: dropping `tx` would re-enqueue the
+                    // shard at once, a tight loop; ask again later instead.
+                    Ok(response) => {
+                        eprintln!("identify queue: shard {shard}: {}", response.status());
+                        Duration::from_secs(30)
+                    }
                     Err(_) => Duration::from_secs(1),
                 };
                 if tx.is_closed() {
