@@ -25,12 +25,14 @@ export default defineConfig({
 			{
 				// On Node.js: clients and end-to-end tests against `wrangler dev` on a free port.
 				// One file at a time: each starts its own `wrangler dev`.
+				// hookTimeout above startDevServer's own 90 s start deadline, so a slow start is stopped by it, not orphaned.
 				test: {
 					name: "node",
 					include: ["test-node/**/*.test.ts"],
 					environment: "node",
 					testTimeout: 120_000,
 					fileParallelism: false,
+					hookTimeout: 120_000,
 				},
 			},
 		],

@@ -16,7 +16,7 @@ const watchMs = 23_000;
 const token = "screenshot.token";
 const docs = join(import.meta.dirname, "..", "docs");
 
-const discord = await startFakeDiscord(4);
+const discord = await startFakeDiscord({ maxConcurrency: 4, remaining: 874 });
 const server = await startDevServer({ DISCORD_API_URL: discord.apiUrl });
 const browser = await launchChromium();
 const requests = new AbortController();
@@ -49,5 +49,5 @@ try {
 	requests.abort();
 	await browser.close();
 	await server.stop();
-	await discord.stop();
+	await discord.close();
 }

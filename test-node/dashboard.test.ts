@@ -23,7 +23,7 @@ let browser: Browser;
 const held: AbortController[] = [];
 
 beforeAll(async () => {
-	discord = await startFakeDiscord(2);
+	discord = await startFakeDiscord({ maxConcurrency: 2 });
 	[server, browser] = await Promise.all([
 		startDevServer({ IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl }),
 		launchChromium(),
@@ -33,7 +33,7 @@ afterAll(async () => {
 	for (const controller of held) controller.abort();
 	await browser?.close();
 	await server?.stop();
-	await discord?.stop();
+	await discord?.close();
 }, 30_000);
 
 const botHeaders = { authorization: `Bot ${token}` };
