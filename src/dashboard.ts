@@ -171,7 +171,7 @@ function render() {
 		reserve.style.left = (100 * b.reserve / Math.max(1, b.total)) + "%";
 		gauge.append(fill, reserve);
 		budget.append(el("p", b.remaining + " of " + b.total + " left", "big"), gauge,
-			el("p", "reserve " + b.reserve + " · resets at " + clockTime(b.reset_at), "muted"));
+			el("p", "reserve " + b.reserve + " · resets in " + duration(b.reset_at - s.now), "muted"));
 	} else {
 		budget.append(el("p", "No daily budget known for this queue.", "muted"));
 	}

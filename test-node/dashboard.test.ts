@@ -141,6 +141,7 @@ describe("the dashboard in headless Chromium", () => {
 		await page.goto(`${server.url}/_/dashboard/${queue}`);
 		await expect.poll(() => page.locator("#buckets tbody tr").count(), { timeout: 5000 }).toBe(16);
 		expect(await page.textContent("#budget")).toContain("873 of 2000 left");
+		expect(await page.textContent("#budget")).toContain("reserve 50 · resets in 1 h 0 min");
 		expect(await page.getAttribute("#budget [role=meter]", "aria-valuenow")).toBe("873");
 		expect(await page.textContent("#finish")).toMatch(/^in 1[45] s$/);
 		expect(await page.$eval("html", (root) => root.scrollWidth)).toBeLessThanOrEqual(390);
