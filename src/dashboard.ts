@@ -142,6 +142,7 @@ function duration(ms) {
 	return Math.floor(m / 60) + " h " + (m % 60) + " min";
 }
 const clockTime = (ms) => new Date(ms - offsetMs).toLocaleTimeString();
+const totalLabels = { budget_reserve_reached: "at reserve" };
 const sources = { discord: "from Discord", var: "from MAX_CONCURRENCY", fallback: "fallback: Discord unreachable", unknown: "not learnt yet" };
 
 function render() {
@@ -154,7 +155,9 @@ function render() {
 
 	const totals = $("totals");
 	totals.replaceChildren();
-	for (const [name, count] of Object.entries(s.totals)) totals.append(el("dt", name), el("dd", String(count)));
+	for (const [name, count] of Object.entries(s.totals)) {
+		totals.append(el("dt", totalLabels[name] || name.replaceAll("_", " ")), el("dd", String(count)));
+	}
 
 	const budget = $("budget");
 	budget.replaceChildren();
