@@ -21,6 +21,11 @@ export interface BatchFigures {
 	meanLatenessPerRoundMs: number | null;
 	/** The smallest gap between two grants of one bucket; null when no bucket granted twice. */
 	smallestSpacingMs: number | null;
+	/**
+	 * The worst bucket's own makespan over its own minimum, from its first grant:
+	 * the pacing alone, without the spread of the first grants. Null when no bucket granted twice.
+	 */
+	worstBucketRatio: number | null;
 	/** When the last bucket's first grant came, after the very first grant (requests arriving over time). */
 	startSpreadMs: number;
 	/** For each grant after the first in its bucket: how long after its due time (previous grant + interval). */
@@ -39,8 +44,14 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 	let smallestSpacingMs: number | null = null;
 	let startSpreadMs = 0;
 	let outOfOrder = 0;
+	let worstBucketRatio: number | null = null;
 	for (const line of byBucket(grants).values()) {
-		startSpreadMs = Math.max(startSpreadMs, (line[0]?.grantedAtMs ?? firstMs) - firstMs);
+		const bucketFirstMs = line[0]?.grantedAtMs ?? firstMs;
+		startSpreadMs = Math.max(startSpreadMs, bucketFirstMs - firstMs);
+		if (line.length > 1) {
+			const bucketRatio = ((line.at(-1)?.grantedAtMs ?? 0) - bucketFirstMs) / ((line.length - 1) * intervalMs);
+			worstBucketRatio = Math.max(worstBucketRatio ?? 0, bucketRatio);
+		}
 		for (let index = 1; index < line.length; index++) {
 			const [previous, grant] = [line[index - 1] as GrantRecord, line[index] as GrantRecord];
 			const spacingMs = grant.grantedAtMs - previous.grantedAtMs;
@@ -58,6 +69,7 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 		makespanRatio: legalMinimumMs > 0 ? makespanMs / legalMinimumMs : null,
 		meanLatenessPerRoundMs: rounds > 0 ? (makespanMs - legalMinimumMs) / rounds : null,
 		smallestSpacingMs,
+		worstBucketRatio,
 		startSpreadMs,
 		latenessMs,
 		outOfOrder,

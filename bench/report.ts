@@ -5,7 +5,7 @@ import type { CapacityRun, MemorySample, Overhead, StartupRun, Takeover } from "
 export interface BenchResults {
 	startedAt: string;
 	smoke: boolean;
-	machine: { cpus: number; cpuModel: string; node: string };
+	machine: { cpus: number; cpuModel: string; node: string; loadAverageAtStart: number };
 	intervalMs: number;
 	startup: StartupRun[];
 	jitter: { timer: Distribution; alarmOnly: Distribution };
@@ -40,10 +40,11 @@ function startupTable(runs: StartupRun[]): string[] {
 			"makespan_ratio",
 			"mean lateness / round (ms)",
 			"first grants spread (ms)",
+			"worst bucket's ratio from its first grant",
 			"smallest spacing (ms)",
 			"workerd CPU / grant (ms)",
 		]),
-		row(Array(10).fill("---")),
+		row(Array(11).fill("---")),
 		...runs.map(({ figures: f, pacing, workerdCpuMsPerGrant }) =>
 			row([
 				f.shards,
@@ -54,6 +55,7 @@ function startupTable(runs: StartupRun[]): string[] {
 				ratio(f.makespanRatio),
 				ms(f.meanLatenessPerRoundMs, 2),
 				f.startSpreadMs,
+				ratio(f.worstBucketRatio),
 				f.smallestSpacingMs ?? "–",
 				ms(workerdCpuMsPerGrant, 2),
 			]),
@@ -67,7 +69,8 @@ export function markdownReport(results: BenchResults): string {
 		`# Bench results${results.smoke ? " (smoke)" : ""}`,
 		"",
 		`Run ${results.startedAt} on ${results.machine.cpus} × ${results.machine.cpuModel}, Node ${results.machine.node},` +
-			` local \`wrangler dev\` (workerd); interval I = ${results.intervalMs} ms. Times are the server's \`granted_at\`.`,
+			` local \`wrangler dev\` (workerd); load average ${results.machine.loadAverageAtStart} at the start;` +
+			` interval I = ${results.intervalMs} ms. Times are the server's \`granted_at\`.`,
 		"",
 		"## Goals",
 		"",
@@ -81,7 +84,14 @@ export function markdownReport(results: BenchResults): string {
 		...(takeover?.figures.smallestSpacingMs != null ? [takeover.figures.smallestSpacingMs] : []),
 	);
 	const met = (ok: boolean) => (ok ? "yes" : "**no**");
+	const worstBucket = Math.max(...startup.map((run) => run.figures.worstBucketRatio ?? 0));
 	lines.push(
+		row([
+			"start-up pacing: worst bucket's ratio from its first grant (worst run)",
+			`≤ ${goals.makespanRatio}`,
+			ratio(worstBucket),
+			met(worstBucket <= goals.makespanRatio),
+		]),
 		row([
 			"start-up makespan_ratio (worst run)",
 			`≤ ${goals.makespanRatio}`,
@@ -123,7 +133,9 @@ export function markdownReport(results: BenchResults): string {
 		"",
 		"## 1. Start-up makespan against the legal minimum",
 		"",
-		"All shards ask at once; the legal minimum is `(ceil(N / C) - 1) × I`; makespan is the last grant minus the first.",
+		"All shards ask at once; the legal minimum is `(ceil(N / C) - 1) × I`; makespan is the last grant minus the first." +
+			" Locally all requests pass one workerd thread (a few ms of CPU each), so the first grants of the buckets spread over" +
+			" tens of ms when many shards ask at once; the worst bucket's ratio, from its own first grant, is the pacing alone.",
 		"",
 		...startupTable(startup),
 	);
@@ -229,7 +241,7 @@ export function markdownReport(results: BenchResults): string {
 	if (baseline) {
 		lines.push(
 			"",
-			"Memory of one queue object filling up (interval 1 h, so nothing is granted meanwhile). Heap: the isolate's V8 heap" +
+			"Memory of one queue object filling up (interval 10 min, so nothing is granted meanwhile). Heap: the isolate's V8 heap" +
 				" in use from the inspector (workerd cannot be asked to collect garbage first, so it includes some garbage).",
 			"",
 			row(["waiting", "heap (MB)", "heap / waiter (bytes)", "workerd RSS (MB)", "RSS / waiter (bytes)"]),

@@ -8,7 +8,7 @@
  */
 
 import { writeFile } from "node:fs/promises";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
 import { distribution } from "./analysis.ts";
@@ -50,6 +50,8 @@ function progress(message: string): void {
 const shardCounts = smoke ? [8] : [16, 64, 256];
 const concurrencies = smoke ? [2] : [1, 4, 16];
 const startedAt = new Date().toISOString();
+/** Other work on the machine (its 1-minute load average) perturbs the timings. */
+const loadAverageAtStart = Number(loadavg()[0]?.toFixed(2));
 const startup: StartupRun[] = [];
 let overheadResult: Awaited<ReturnType<typeof overhead>> | undefined;
 let takeoverResult: Awaited<ReturnType<typeof takeover>> | undefined;
@@ -102,7 +104,7 @@ const capacityRuns = await withServer(
 const memorySamples = smoke
 	? []
 	: await withServer(
-			{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000", IDENTIFY_INTERVAL_MS: "3600000" },
+			{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000", IDENTIFY_INTERVAL_MS: "600000" },
 			async (server) => {
 				progress("memory: one queue filling to 10,000 and 20,000 waiters");
 				return memory(server, [10_000, 20_000]);
@@ -114,7 +116,12 @@ await agent.close();
 const results: BenchResults = {
 	startedAt,
 	smoke,
-	machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "unknown", node: process.version },
+	machine: {
+		cpus: cpus().length,
+		cpuModel: cpus()[0]?.model ?? "unknown",
+		node: process.version,
+		loadAverageAtStart: loadAverageAtStart,
+	},
 	intervalMs,
 	startup,
 	jitter: {

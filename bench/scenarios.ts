@@ -104,13 +104,9 @@ async function waitingIn(server: DevServer, queue: string): Promise<number> {
 	return (await getJson<{ waiting: number }>(`${server.url}/_bench/waiting?queue=${queue}`)).waiting;
 }
 
-/** Polls until the queue holds `count` waiters, less those granted meanwhile (one round per interval). */
-async function untilWaiting(server: DevServer, queue: string, atLeast: number): Promise<number> {
-	for (;;) {
-		const waiting = await waitingIn(server, queue);
-		if (waiting >= atLeast) return waiting;
-		await sleep(10);
-	}
+/** Polls until the queue holds at least `atLeast` waiters, or `done()`. */
+async function untilWaiting(server: DevServer, queue: string, atLeast: number, done = () => false): Promise<void> {
+	while (!done() && (await waitingIn(server, queue)) < atLeast) await sleep(10);
 }
 
 export interface CapacityRun {
@@ -152,9 +148,19 @@ export async function capacity(
 	const names = Array.from({ length: queues }, (_, index) => freshQueueName(`cap${index}`));
 	// Creates the objects first: a cold object's start-up (its SQLite database) is not what is measured.
 	await Promise.all(names.map((name) => waitingIn(server, name)));
-	const answers = Promise.all(names.map((name) => getJson<FillAnswer>(fillUrl(server, name, 0, waitersPerQueue))));
+	const answered = new Set<string>();
+	const answers = Promise.all(
+		names.map(async (name) => {
+			const answer = await getJson<FillAnswer>(fillUrl(server, name, 0, waitersPerQueue));
+			answered.add(name);
+			return answer;
+		}),
+	);
+	// Full: each queue holds its waiters but the rounds granted while the others filled (or has answered already).
 	const roundsToFill = 1 + Math.ceil(waitersPerQueue / maxConcurrency / 10);
-	for (const name of names) await untilWaiting(server, name, waitersPerQueue - roundsToFill * maxConcurrency);
+	for (const name of names) {
+		await untilWaiting(server, name, waitersPerQueue - roundsToFill * maxConcurrency, () => answered.has(name));
+	}
 	const full = await sampleWorkerd(server);
 	const heapBytesWhenFull = await isolateHeapUsedBytes(server);
 	const results = await answers;
