@@ -30,6 +30,11 @@ export interface BatchFigures {
 	startSpreadMs: number;
 	/** For each grant after the first in its bucket: how long after its due time (previous grant + interval). */
 	latenessMs: number[];
+	/**
+	 * The same from each bucket's third grant on: locally the round after the first
+	 * grants comes late while the one workerd thread still accepts the burst of requests.
+	 */
+	steadyLatenessMs: number[];
 	/** Grants of a bucket that did not come in increasing shard order (only meaningful when shards asked in order). */
 	outOfOrder: number;
 }
@@ -41,6 +46,7 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 	const rounds = Math.ceil(grants.length / maxConcurrency) - 1;
 	const legalMinimumMs = rounds * intervalMs;
 	const latenessMs: number[] = [];
+	const steadyLatenessMs: number[] = [];
 	let smallestSpacingMs: number | null = null;
 	let startSpreadMs = 0;
 	let outOfOrder = 0;
@@ -57,6 +63,7 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 			const spacingMs = grant.grantedAtMs - previous.grantedAtMs;
 			smallestSpacingMs = smallestSpacingMs === null ? spacingMs : Math.min(smallestSpacingMs, spacingMs);
 			latenessMs.push(spacingMs - intervalMs);
+			if (index >= 2) steadyLatenessMs.push(spacingMs - intervalMs);
 			if (grant.shard < previous.shard) outOfOrder++;
 		}
 	}
@@ -72,6 +79,7 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 		worstBucketRatio,
 		startSpreadMs,
 		latenessMs,
+		steadyLatenessMs,
 		outOfOrder,
 	};
 }

@@ -126,7 +126,9 @@ const results: BenchResults = {
 	startup,
 	jitter: {
 		timer: distribution(startup.flatMap((run) => run.figures.latenessMs)),
+		timerSteady: distribution(startup.flatMap((run) => run.figures.steadyLatenessMs)),
 		alarmOnly: distribution(alarmOnly.flatMap((run) => run.figures.latenessMs)),
+		alarmOnlySteady: distribution(alarmOnly.flatMap((run) => run.figures.steadyLatenessMs)),
 	},
 	alarmOnly,
 	...(overheadResult && { overhead: overheadResult }),
@@ -140,8 +142,9 @@ if (!smoke) {
 	const { startup: runs, alarmOnly: alarmRuns, ...rest } = results;
 	const withoutGrants = (run: StartupRun) => {
 		const { grants: _grants, figures, ...kept } = run;
-		const { latenessMs, ...figuresKept } = figures;
-		return { ...kept, figures: { ...figuresKept, latenessMs: distribution(latenessMs) } };
+		const { latenessMs, steadyLatenessMs, ...figuresKept } = figures;
+		const lateness = { latenessMs: distribution(latenessMs), steadyLatenessMs: distribution(steadyLatenessMs) };
+		return { ...kept, figures: { ...figuresKept, ...lateness } };
 	};
 	const json = { ...rest, startup: runs.map(withoutGrants), alarmOnly: alarmRuns.map(withoutGrants) };
 	await writeFile(join(resultsDir, "latest.json"), `${JSON.stringify(snakeCaseKeys(json), null, "\t")}\n`);
