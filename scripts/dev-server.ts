@@ -11,6 +11,10 @@ import { join } from "node:path";
 
 export interface DevServer {
 	url: string;
+	/** The Worker's DevTools inspector (for heap figures). */
+	inspectorUrl: string;
+	/** wrangler's process group: wrangler, workerd and their children. */
+	processGroupId: number;
 	/** Everything wrangler printed, for diagnosing a failed start. */
 	output(): string;
 	stop(): Promise<void>;
@@ -30,12 +34,18 @@ export async function freePort(): Promise<number> {
 	});
 }
 
-export async function startDevServer(vars: Record<string, string> = {}, startTimeoutMs = 90_000): Promise<DevServer> {
+export async function startDevServer(
+	vars: Record<string, string> = {},
+	startTimeoutMs = 90_000,
+	/** Another wrangler config than the project's (the bench's Worker). */
+	configPath?: string,
+): Promise<DevServer> {
 	const [port, inspectorPort] = [await freePort(), await freePort()];
 	const stateDir = await mkdtemp(join(tmpdir(), "gateway-queue-"));
 	const args = ["dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort)];
 	args.push("--persist-to", stateDir, "--show-interactive-dev-session=false", "--log-level", "warn");
 	for (const [name, value] of Object.entries(vars)) args.push("--var", `${name}:${value}`);
+	if (configPath !== undefined) args.push("--config", configPath);
 	const child = spawn(join(import.meta.dirname, "..", "node_modules", ".bin", "wrangler"), args, {
 		cwd: join(import.meta.dirname, ".."),
 		detached: true,
@@ -51,6 +61,8 @@ export async function startDevServer(vars: Record<string, string> = {}, startTim
 	const url = `http://127.0.0.1:${port}`;
 	const server: DevServer = {
 		url,
+		inspectorUrl: `http://127.0.0.1:${inspectorPort}`,
+		processGroupId: child.pid ?? 0,
 		output: () => output,
 		stop: async () => {
 			await killGroup(child);

@@ -32,6 +32,8 @@ const sessionBudgetKey = "session_budget";
 interface StoredBudget extends SessionBudget {
 	syncedAtMs: number;
 }
+/** workerd's timers fire 1-2 ms late: the timer is armed this much early (and again if it fired too early). */
+export const timerLeadMs = 2;
 
 /**
  * One queue: the waiting requests of one bot (or one tokenless queue name), paced
@@ -41,6 +43,11 @@ interface StoredBudget extends SessionBudget {
 export class GatewayQueue extends DurableObject<Env> {
 	/** Replaced in tests to step time by hand; read once per entry point. */
 	clock: () => number = Date.now;
+	/** Replaced in tests, like `clock`, by a timer fired by hand. Returns what clears the timer. */
+	setTimer: (callback: () => Promise<void>, delayMs: number) => () => void = (callback, delayMs) => {
+		const timer = setTimeout(callback, delayMs);
+		return () => clearTimeout(timer);
+	};
 
 	readonly #config: Config;
 	/** Read-only outside this class: the waiting lines and last grants. */
@@ -49,6 +56,8 @@ export class GatewayQueue extends DurableObject<Env> {
 	/** Requests waiting for the bot's first `/gateway/bot` answer, before they are in line. */
 	readonly #arriving = new Set<string>();
 	#alarmAtMs: number | null | undefined;
+	#timerAtMs: number | null = null;
+	#clearTimer: (() => void) | undefined;
 	#queueName = "";
 
 	#source: ConcurrencySource = "unknown";
@@ -280,6 +289,7 @@ export class GatewayQueue extends DurableObject<Env> {
 	/** Keeps exactly one alarm, at the next due grant, and none when nobody waits. */
 	async #armAlarm(): Promise<void> {
 		const nextAtMs = this.pacer.nextDueAtMs() ?? null;
+		this.#armTimer(nextAtMs);
 		if (nextAtMs === this.#alarmAtMs) return;
 		this.#alarmAtMs = nextAtMs;
 		try {
@@ -288,6 +298,29 @@ export class GatewayQueue extends DurableObject<Env> {
 		} catch (error) {
 			this.#reset(error);
 		}
+	}
+
+	/**
+	 * Alarms fire a few ms late; a timer beside the alarm grants on time while the
+	 * object is alive, and the alarm stays the backstop after an eviction. Whichever
+	 * fires first grants; the other finds nothing due (and a timer that fires early
+	 * grants nothing and is armed again).
+	 */
+	#armTimer(nextAtMs: number | null): void {
+		if (nextAtMs === this.#timerAtMs) return;
+		this.#clearTimer?.();
+		this.#clearTimer = undefined;
+		this.#timerAtMs = nextAtMs;
+		if (nextAtMs === null) return;
+		this.#clearTimer = this.setTimer(
+			async () => {
+				this.#clearTimer = undefined;
+				this.#timerAtMs = null;
+				// A failure has reset the object and been logged; its alarm retries.
+				await this.#grantDue(this.clock()).catch(() => undefined);
+			},
+			Math.max(0, nextAtMs - this.clock() - timerLeadMs),
+		);
 	}
 
 	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */

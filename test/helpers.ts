@@ -17,23 +17,50 @@ export const intervalMs = Number(env.IDENTIFY_INTERVAL_MS);
 export interface FakeClock {
 	now: number;
 	advance(ms: number): void;
+	/** The object's pending timer, in this clock's time; `fireTimer` fires it. */
+	timer: FakeTimer | undefined;
+}
+
+export interface FakeTimer {
+	atMs: number;
+	fire: () => Promise<void>;
 }
 
 /**
- * Replaces the object's clock (again, after an eviction, by passing the same
- * clock). Time starts a day ahead of the real one, so the alarms the object arms
- * never fire by themselves: tests fire them with `runDurableObjectAlarm`.
+ * Replaces the object's clock and timer (again, after an eviction, by passing the
+ * same clock). Time starts a day ahead of the real one, so the alarms the object
+ * arms never fire by themselves: tests fire them with `runDurableObjectAlarm`, and
+ * the timer with `fireTimer`.
  */
 export async function useFakeClock(stub: QueueStub, clock: FakeClock = newFakeClock()): Promise<FakeClock> {
 	await runInDurableObject(stub, (queue: GatewayQueue) => {
 		queue.clock = () => clock.now;
+		queue.setTimer = (fire, delayMs) => {
+			const timer = { atMs: clock.now + delayMs, fire };
+			clock.timer = timer;
+			return () => {
+				if (clock.timer === timer) clock.timer = undefined;
+			};
+		};
 	});
 	return clock;
+}
+
+/** Fires the object's pending timer inside the object, as `setTimeout` would; false when none is pending. */
+export async function fireTimer(stub: QueueStub, clock: FakeClock): Promise<boolean> {
+	return runInDurableObject(stub, async () => {
+		const timer = clock.timer;
+		if (!timer) return false;
+		clock.timer = undefined;
+		await timer.fire();
+		return true;
+	});
 }
 
 function newFakeClock(): FakeClock {
 	const clock: FakeClock = {
 		now: Date.now() + 86_400_000,
+		timer: undefined,
 		advance(ms) {
 			clock.now += ms;
 		},

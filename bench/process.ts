@@ -1,0 +1,85 @@
+/** What the runtime reports about itself locally: workerd's RSS and CPU (/proc), the isolate's heap (inspector). */
+import { readdir, readFile } from "node:fs/promises";
+import { WebSocket } from "undici";
+import type { DevServer } from "../scripts/dev-server.ts";
+
+const clockTicksPerSecond = 100;
+
+/** The workerd processes in the dev server's process group. */
+async function workerdPids(server: DevServer): Promise<number[]> {
+	const pids: number[] = [];
+	for (const entry of await readdir("/proc")) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+			const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+			const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+			if (comm === "workerd" && Number(fields[2]) === server.processGroupId) pids.push(Number(entry));
+		} catch {
+			// The process ended meanwhile.
+		}
+	}
+	return pids;
+}
+
+export interface ProcessSample {
+	rssBytes: number;
+	cpuMs: number;
+}
+
+/** RSS and CPU time (user + system) of the server's workerd processes together. */
+export async function sampleWorkerd(server: DevServer): Promise<ProcessSample> {
+	let rssBytes = 0;
+	let cpuMs = 0;
+	for (const pid of await workerdPids(server)) {
+		const status = await readFile(`/proc/${pid}/status`, "utf8");
+		rssBytes += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+		const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+		const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+		cpuMs += ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicksPerSecond;
+	}
+	return { rssBytes, cpuMs };
+}
+
+/**
+ * The Worker isolate's V8 heap in use, through the DevTools protocol of `wrangler
+ * dev`'s inspector (the Worker and its objects share one isolate locally; workerd
+ * does not take `HeapProfiler.collectGarbage`, so garbage not yet collected
+ * counts too). Undefined when the inspector does not answer.
+ */
+export async function isolateHeapUsedBytes(server: DevServer): Promise<number | undefined> {
+	try {
+		const targets = (await (await fetch(`${server.inspectorUrl}/json`)).json()) as { webSocketDebuggerUrl: string }[];
+		const target = targets[0];
+		if (!target) return undefined;
+		// The inspector proxy accepts local origins only.
+		const socket = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
+		await new Promise((resolve, reject) => {
+			socket.addEventListener("open", resolve, { once: true });
+			socket.addEventListener("error", reject, { once: true });
+		});
+		let nextId = 1;
+		const call = (method: string) =>
+			new Promise<Record<string, unknown>>((resolve, reject) => {
+				const id = nextId++;
+				const timer = setTimeout(() => reject(new Error(`${method}: no answer`)), 20_000);
+				const onMessage = (event: { data: unknown }) => {
+					const message = JSON.parse(String(event.data)) as { id?: number; result?: Record<string, unknown> };
+					if (message.id !== id) return;
+					clearTimeout(timer);
+					socket.removeEventListener("message", onMessage);
+					resolve(message.result ?? {});
+				};
+				socket.addEventListener("message", onMessage);
+				socket.send(JSON.stringify({ id, method }));
+			});
+		try {
+			const usage = await call("Runtime.getHeapUsage");
+			return typeof usage.usedSize === "number" ? usage.usedSize : undefined;
+		} finally {
+			socket.close();
+		}
+	} catch {
+		return undefined;
+	}
+}
