@@ -12,6 +12,8 @@ export interface Config {
 	/** The Worker answers 503 when the queue object has not answered by then. */
 	waitTimeoutMs: number;
 	maxWaitersPerQueue: number;
+	/** How long a shard whose client left keeps its place for the retry; 0 gives it up at once. */
+	retryGraceMs: number;
 	/** The bot token for requests that carry none. */
 	discordToken: string | undefined;
 	/** Daily session starts that are never granted. */
@@ -32,6 +34,7 @@ export interface ConfigSource {
 	DISCORD_API_URL?: string;
 	WAIT_TIMEOUT_MS?: string;
 	MAX_WAITERS_PER_QUEUE?: string;
+	RETRY_GRACE_MS?: string;
 	DISCORD_TOKEN?: string;
 	BUDGET_RESERVE?: string;
 	QUEUE_SECRET?: string;
@@ -61,6 +64,7 @@ const schema = z.object({
 	),
 	WAIT_TIMEOUT_MS: wholeNumber(1000, 86_400_000, 3_600_000),
 	MAX_WAITERS_PER_QUEUE: wholeNumber(1, 1_000_000, 20_000),
+	RETRY_GRACE_MS: wholeNumber(0, 3_600_000, 10_000),
 	DISCORD_TOKEN: z.optional(z.string()),
 	BUDGET_RESERVE: z._default(
 		z.pipe(
@@ -112,6 +116,7 @@ export function parseConfig(source: ConfigSource): Config {
 		discordApiUrl: vars.DISCORD_API_URL.replace(/\/+$/, ""),
 		waitTimeoutMs: vars.WAIT_TIMEOUT_MS,
 		maxWaitersPerQueue: vars.MAX_WAITERS_PER_QUEUE,
+		retryGraceMs: vars.RETRY_GRACE_MS,
 		discordToken: vars.DISCORD_TOKEN?.trim() || undefined,
 		budgetReserve: vars.BUDGET_RESERVE,
 		queueSecret: vars.QUEUE_SECRET,

@@ -5,6 +5,10 @@
  * Discord allows one IDENTIFY per bucket (`shard % maxConcurrency`) per window;
  * two grants of one bucket are kept at least `intervalMs` apart, waiters of a
  * bucket are served in arrival order, and buckets do not wait for each other.
+ *
+ * A named shard whose client left keeps its place for `retryGraceMs`, detached:
+ * never granted (the grant would go to nobody), but a retry of the shard takes it
+ * back. A client that gives up and retries therefore keeps its position.
  */
 
 export interface Waiter {
@@ -26,6 +30,8 @@ export interface PacerOptions {
 	intervalMs: number;
 	/** Last grant per bucket, as persisted. */
 	lastGrants?: Iterable<readonly [bucket: number, grantedAtMs: number]>;
+	/** How long `detach` keeps a departed shard's place for its retry; 0 removes it at once. */
+	retryGraceMs?: number;
 }
 
 /** A request that named a shard is keyed by it, so a retry of that shard finds its place. */
@@ -35,20 +41,28 @@ interface Place {
 	waiter: Waiter;
 	/** Arrival order of the place, kept when a retry takes it over. */
 	order: number;
+	/** Set while the place is detached (its client left): kept for a retry until then, never granted. */
+	detachedUntilMs?: number;
 }
+
+const keyOf = (waiter: Waiter): PlaceKey => waiter.shard ?? waiter.ticket;
 
 export class Pacer {
 	#maxConcurrency: number;
 	readonly #intervalMs: number;
+	readonly #retryGraceMs: number;
 	readonly #lastGrantAtMs = new Map<number, number>();
 	/** Waiting lines per bucket; a Map keeps insertion order, and `set` on a present key keeps its place. */
 	#lines = new Map<number, Map<PlaceKey, Place>>();
 	readonly #placeOfTicket = new Map<string, { bucket: number; key: PlaceKey }>();
+	/** Detached places in the order they were detached, which is the order they expire in. */
+	readonly #detached = new Set<Place>();
 	#nextOrder = 0;
 
-	constructor({ maxConcurrency, intervalMs, lastGrants = [] }: PacerOptions) {
+	constructor({ maxConcurrency, intervalMs, lastGrants = [], retryGraceMs = 0 }: PacerOptions) {
 		this.#maxConcurrency = maxConcurrency;
 		this.#intervalMs = intervalMs;
+		this.#retryGraceMs = retryGraceMs;
 		for (const [bucket, grantedAtMs] of lastGrants) this.#lastGrantAtMs.set(bucket, grantedAtMs);
 	}
 
@@ -56,8 +70,14 @@ export class Pacer {
 		return this.#maxConcurrency;
 	}
 
+	/** Requests waiting for a grant; detached places are not counted. */
 	get waitingCount(): number {
 		return this.#placeOfTicket.size;
+	}
+
+	/** Places held in memory, waiting or detached: what a bound on the queue's size counts. */
+	get placeCount(): number {
+		return this.#placeOfTicket.size + this.#detached.size;
 	}
 
 	bucketOf(shard: number | null): number {
@@ -67,44 +87,84 @@ export class Pacer {
 	/**
 	 * Puts a request in line. A request for a shard that is already waiting takes
 	 * over that place (a client that timed out and retried keeps its position);
-	 * the request it replaces is returned as `superseded`.
+	 * the request it replaces is returned as `superseded`. A detached place of the
+	 * shard is taken back the same way (its request was answered already).
+	 * The request arrives at its `enqueuedAtMs`: detached places expired by then are dropped first.
 	 */
 	enqueue(waiter: Waiter): { bucket: number; superseded?: Waiter } {
+		this.#dropExpired(waiter.enqueuedAtMs);
 		return this.#place(waiter, this.#nextOrder++);
 	}
 
 	#place(waiter: Waiter, order: number): { bucket: number; superseded?: Waiter } {
 		const bucket = this.bucketOf(waiter.shard);
-		const key: PlaceKey = waiter.shard ?? waiter.ticket;
+		const key = keyOf(waiter);
+		const line = this.#lineOf(bucket);
+		const taken = line.get(key);
+		if (taken?.detachedUntilMs !== undefined) this.#detached.delete(taken);
+		else if (taken) this.#placeOfTicket.delete(taken.waiter.ticket);
+		line.set(key, { waiter, order: taken?.order ?? order });
+		this.#placeOfTicket.set(waiter.ticket, { bucket, key });
+		return taken && taken.detachedUntilMs === undefined ? { bucket, superseded: taken.waiter } : { bucket };
+	}
+
+	#lineOf(bucket: number): Map<PlaceKey, Place> {
 		let line = this.#lines.get(bucket);
 		if (!line) {
 			line = new Map();
 			this.#lines.set(bucket, line);
 		}
-		const taken = line.get(key);
-		if (taken) this.#placeOfTicket.delete(taken.waiter.ticket);
-		line.set(key, { waiter, order: taken?.order ?? order });
-		this.#placeOfTicket.set(waiter.ticket, { bucket, key });
-		return taken ? { bucket, superseded: taken.waiter } : { bucket };
+		return line;
 	}
 
-	/** Removes a waiting request; returns it, or `undefined` if it was not waiting. */
+	/** Removes a waiting request at once; returns it, or `undefined` if it was not waiting. */
 	cancel(ticket: string): Waiter | undefined {
 		const place = this.#placeOfTicket.get(ticket);
 		if (!place) return undefined;
-		const line = this.#lines.get(place.bucket);
-		const cancelled = line?.get(place.key);
-		line?.delete(place.key);
-		if (line?.size === 0) this.#lines.delete(place.bucket);
 		this.#placeOfTicket.delete(ticket);
-		return cancelled?.waiter;
+		return this.#remove(place.bucket, place.key)?.waiter;
 	}
 
-	/** Removes every waiting request and returns them in arrival order. */
+	/**
+	 * Cancels a waiting request whose client left, at `nowMs`. A named shard's place
+	 * is kept detached until `nowMs + retryGraceMs` for the shard's retry; a request
+	 * without a shard (nothing can retake it), or a grace of 0, is removed at once.
+	 * Returns the request, or `undefined` if it was not waiting.
+	 */
+	detach(ticket: string, nowMs: number): Waiter | undefined {
+		const location = this.#placeOfTicket.get(ticket);
+		const place = location && this.#lines.get(location.bucket)?.get(location.key);
+		if (!place || place.waiter.shard === null || this.#retryGraceMs <= 0) return this.cancel(ticket);
+		this.#placeOfTicket.delete(ticket);
+		place.detachedUntilMs = nowMs + this.#retryGraceMs;
+		this.#detached.add(place);
+		return place.waiter;
+	}
+
+	/** Drops the detached places whose grace has passed at `nowMs`. */
+	#dropExpired(nowMs: number): void {
+		// In expiry order: the first place still kept ends the sweep.
+		for (const place of this.#detached) {
+			if ((place.detachedUntilMs ?? nowMs) > nowMs) break;
+			this.#detached.delete(place);
+			this.#remove(this.bucketOf(place.waiter.shard), keyOf(place.waiter));
+		}
+	}
+
+	#remove(bucket: number, key: PlaceKey): Place | undefined {
+		const line = this.#lines.get(bucket);
+		const place = line?.get(key);
+		line?.delete(key);
+		if (line?.size === 0) this.#lines.delete(bucket);
+		return place;
+	}
+
+	/** Removes every waiting request and returns them in arrival order; detached places are dropped. */
 	drain(): Waiter[] {
-		const places = this.#placesInOrder();
+		const places = this.#placesInOrder().filter((place) => place.detachedUntilMs === undefined);
 		this.#lines.clear();
 		this.#placeOfTicket.clear();
+		this.#detached.clear();
 		return places.map((place) => place.waiter);
 	}
 
@@ -121,34 +181,39 @@ export class Pacer {
 
 	/**
 	 * Grants the head of every bucket whose spacing has passed at `nowMs`, at most
-	 * `limit` of them, earliest arrival first. Never grants early.
+	 * `limit` of them, earliest arrival first. Never grants early. The head is the
+	 * first place that is not detached; detached places expired at `nowMs` are dropped.
 	 */
 	takeDue(nowMs: number, limit = Number.POSITIVE_INFINITY): Grant[] {
-		const heads: { bucket: number; key: PlaceKey; place: Place }[] = [];
+		this.#dropExpired(nowMs);
+		const heads: { bucket: number; place: Place }[] = [];
 		for (const [bucket, line] of this.#lines) {
 			if (nowMs < this.dueAtMs(bucket)) continue;
-			const [key, place] = line.entries().next().value as [PlaceKey, Place];
-			heads.push({ bucket, key, place });
+			const place = firstWaiting(line);
+			if (place) heads.push({ bucket, place });
 		}
 		heads.sort((a, b) => a.place.order - b.place.order);
-		return heads.slice(0, limit).map(({ bucket, key, place: { waiter } }) => {
-			const line = this.#lines.get(bucket);
-			line?.delete(key);
-			if (line?.size === 0) this.#lines.delete(bucket);
+		return heads.slice(0, limit).map(({ bucket, place: { waiter } }) => {
+			this.#remove(bucket, keyOf(waiter));
 			this.#placeOfTicket.delete(waiter.ticket);
 			this.#lastGrantAtMs.set(bucket, nowMs);
 			return { waiter, bucket, grantedAtMs: nowMs };
 		});
 	}
 
-	/** The earliest time a waiting request becomes due, or `undefined` when nobody waits. */
+	/**
+	 * The earliest time a waiting request becomes due, or `undefined` when nothing
+	 * is held. When only detached places are left, the time the first of them
+	 * expires: `takeDue` then drops it, so no place is held forever without an alarm.
+	 */
 	nextDueAtMs(): number | undefined {
 		let next: number | undefined;
-		for (const bucket of this.#lines.keys()) {
+		for (const [bucket, line] of this.#lines) {
+			if (!firstWaiting(line)) continue;
 			const due = this.dueAtMs(bucket);
 			if (next === undefined || due < next) next = due;
 		}
-		return next;
+		return next ?? this.#detached.values().next().value?.detachedUntilMs;
 	}
 
 	/**
@@ -159,7 +224,7 @@ export class Pacer {
 	 */
 	setMaxConcurrency(maxConcurrency: number): void {
 		if (maxConcurrency === this.#maxConcurrency) return;
-		const waiting = this.#placesInOrder();
+		const places = this.#placesInOrder();
 		let latestGrant: number | undefined;
 		for (const grantedAtMs of this.#lastGrantAtMs.values()) {
 			if (latestGrant === undefined || grantedAtMs > latestGrant) latestGrant = grantedAtMs;
@@ -171,7 +236,11 @@ export class Pacer {
 		if (latestGrant !== undefined) {
 			for (let bucket = 0; bucket < maxConcurrency; bucket++) this.#lastGrantAtMs.set(bucket, latestGrant);
 		}
-		for (const { waiter, order } of waiting) this.#place(waiter, order);
+		for (const place of places) {
+			if (place.detachedUntilMs === undefined) this.#place(place.waiter, place.order);
+			// The same object, still in `#detached`, in its new line.
+			else this.#lineOf(this.bucketOf(place.waiter.shard)).set(keyOf(place.waiter), place);
+		}
 	}
 
 	/** Last grant per bucket, for persisting. */
@@ -186,22 +255,36 @@ export class Pacer {
 	/**
 	 * The buckets that have waiting requests, in bucket order: how many wait in
 	 * each, and the first `listed` of them in the order they will be granted.
+	 * Detached places are not listed: they are never granted.
 	 */
 	waitingLines(listed = Number.POSITIVE_INFINITY): { bucket: number; waiting: number; waiters: Waiter[] }[] {
+		const detachedPerBucket = new Map<number, number>();
+		for (const { waiter } of this.#detached) {
+			const bucket = this.bucketOf(waiter.shard);
+			detachedPerBucket.set(bucket, (detachedPerBucket.get(bucket) ?? 0) + 1);
+		}
 		return [...this.#lines]
 			.sort(([a], [b]) => a - b)
 			.map(([bucket, line]) => {
 				const waiters: Waiter[] = [];
 				for (const place of line.values()) {
 					if (waiters.length >= listed) break;
-					waiters.push(place.waiter);
+					if (place.detachedUntilMs === undefined) waiters.push(place.waiter);
 				}
-				return { bucket, waiting: line.size, waiters };
-			});
+				return { bucket, waiting: line.size - (detachedPerBucket.get(bucket) ?? 0), waiters };
+			})
+			.filter((line) => line.waiting > 0);
 	}
 
 	/** When the head of `bucket` will be granted if the tick is on time, or `undefined` when nobody waits there. */
 	nextGrantAtMs(bucket: number, nowMs: number): number | undefined {
-		return this.#lines.has(bucket) ? Math.max(this.dueAtMs(bucket), nowMs) : undefined;
+		const line = this.#lines.get(bucket);
+		return line && firstWaiting(line) ? Math.max(this.dueAtMs(bucket), nowMs) : undefined;
 	}
+}
+
+/** The first place of a line that is not detached: the next one to be granted. */
+function firstWaiting(line: Map<PlaceKey, Place>): Place | undefined {
+	for (const place of line.values()) if (place.detachedUntilMs === undefined) return place;
+	return undefined;
 }

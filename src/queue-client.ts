@@ -11,7 +11,7 @@ const statusTimeoutMs = 10_000;
 export interface WaitOptions {
 	/** The Worker's deadline for the object's answer. */
 	timeoutMs: number;
-	/** The client's request signal: when it aborts, the place in line is given up. */
+	/** The client's request signal: when it aborts, the request is cancelled (its shard's place kept `RETRY_GRACE_MS`). */
 	signal: AbortSignal;
 	/** Keeps a cancellation running after the response (the execution context's `waitUntil`). */
 	waitUntil: (promise: Promise<unknown>) => void;

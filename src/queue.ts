@@ -94,6 +94,7 @@ export class GatewayQueue extends DurableObject<Env> {
 			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
 			lastGrants,
+			retryGraceMs: this.#config.retryGraceMs,
 		});
 	}
 
@@ -166,7 +167,8 @@ export class GatewayQueue extends DurableObject<Env> {
 		const result = new Promise<AcquireResult>((resolve) => this.#settle.set(request.ticket, resolve));
 		const { superseded } = this.pacer.enqueue({ ticket: request.ticket, shard: request.shard, enqueuedAtMs: nowMs });
 		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
-		if (this.pacer.waitingCount > this.#config.maxWaitersPerQueue) {
+		// Places kept for a retry count too: they hold memory.
+		if (this.pacer.placeCount > this.#config.maxWaitersPerQueue) {
 			this.pacer.cancel(request.ticket);
 			this.#resolve(request.ticket, { ok: false, error: "overloaded" });
 		}
@@ -174,10 +176,13 @@ export class GatewayQueue extends DurableObject<Env> {
 		return result;
 	}
 
-	/** Gives up a waiting request's place. Returns whether it was still waiting. */
+	/**
+	 * Answers a waiting request `cancelled` (its client left). Its shard's place is
+	 * kept `RETRY_GRACE_MS` for the retry, never granted meanwhile. Returns whether it was still waiting.
+	 */
 	async cancel(ticket: string): Promise<boolean> {
 		if (this.#arriving.delete(ticket)) return true;
-		if (!this.pacer.cancel(ticket)) return false;
+		if (!this.pacer.detach(ticket, this.clock())) return false;
 		this.#resolve(ticket, { ok: false, error: "cancelled" });
 		await this.#armAlarm();
 		return true;

@@ -13,6 +13,8 @@ export function freshQueue(): QueueStub {
 
 /** The interval the tests run with (vitest.config.ts). */
 export const intervalMs = Number(env.IDENTIFY_INTERVAL_MS);
+/** How long a cancelled shard's place is kept for its retry (wrangler.toml). */
+export const retryGraceMs = Number(env.RETRY_GRACE_MS);
 
 export interface FakeClock {
 	now: number;
@@ -83,6 +85,11 @@ export async function armedAlarm(stub: QueueStub): Promise<number | null> {
 
 export async function waitingCount(stub: QueueStub): Promise<number> {
 	return runInDurableObject(stub, (queue: GatewayQueue) => queue.pacer.waitingCount);
+}
+
+/** Places held: waiting requests and places kept for a retry. */
+export async function placeCount(stub: QueueStub): Promise<number> {
+	return runInDurableObject(stub, (queue: GatewayQueue) => queue.pacer.placeCount);
 }
 
 /** Tracks whether a promise has settled, without awaiting it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Grant, Pacer } from "../src/pacing";
+import { type Grant, Pacer, type Waiter } from "../src/pacing";
 import { waiter } from "./waiter";
 
 const intervalMs = 5500;
@@ -189,5 +189,133 @@ describe("Pacer, read-only views for the status", () => {
 		pacer.nextGrantAtMs(0, 2000);
 		expect(pacer.waitingCount).toBe(1);
 		expect(shardsOf(pacer.takeDue(1000 + intervalMs))).toEqual([0]);
+	});
+});
+
+describe("Pacer, places kept for a retry after the client left", () => {
+	const retryGraceMs = 10_000;
+	/** Shards 0, 1, 2, 3 in one bucket: 0 granted at 0, then 1, 2, 3 waiting. */
+	const lineOfFour = (options: { retryGraceMs?: number } = { retryGraceMs }) => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs, ...options });
+		const [first, second, third, fourth] = [0, 1, 2, 3].map((shard) => waiter(shard));
+		for (const request of [first, second, third, fourth]) if (request) pacer.enqueue(request);
+		pacer.takeDue(0);
+		return { pacer, second: second as Waiter, third: third as Waiter };
+	};
+
+	it("skips a detached place: the next waiting request is granted in its turn, and nothing waits for it", () => {
+		const { pacer, second } = lineOfFour();
+		expect(pacer.detach(second.ticket, 1000)).toBe(second);
+		expect(pacer.detach(second.ticket, 1000)).toBeUndefined();
+		expect(pacer.waitingCount).toBe(2);
+		expect(pacer.placeCount).toBe(3);
+		expect(pacer.nextDueAtMs()).toBe(intervalMs);
+		expect(shardsOf(pacer.takeDue(intervalMs))).toEqual([2]);
+		expect(shardsOf(pacer.takeDue(2 * intervalMs))).toEqual([3]);
+	});
+
+	it("gives the place back to a retry within the grace: granted before later arrivals", () => {
+		const { pacer, second } = lineOfFour();
+		pacer.detach(second.ticket, 1000);
+		pacer.enqueue(waiter(4, 2000));
+		const retry = waiter(1, 1000 + retryGraceMs - 1);
+		expect(pacer.enqueue(retry)).toEqual({ bucket: 0 });
+		expect(pacer.waitingCount).toBe(4);
+		expect(pacer.placeCount).toBe(4);
+		const order = [1, 2, 3, 4].map((round) => pacer.takeDue(round * intervalMs)[0]?.waiter);
+		expect(order).toEqual([retry, expect.objectContaining({ shard: 2 }), expect.anything(), expect.anything()]);
+		expect(order.map((w) => w?.shard)).toEqual([1, 2, 3, 4]);
+	});
+
+	it("puts a retry whose turn passed meanwhile at the head of the line", () => {
+		const { pacer, second } = lineOfFour();
+		pacer.detach(second.ticket, 1000);
+		expect(shardsOf(pacer.takeDue(intervalMs))).toEqual([2]);
+		pacer.enqueue(waiter(1, intervalMs + 100));
+		expect(pacer.waitingLines()[0]?.waiters.map((w) => w.shard)).toEqual([1, 3]);
+		expect(shardsOf(pacer.takeDue(2 * intervalMs))).toEqual([1]);
+	});
+
+	it("drops the place when the grace has passed: a later retry goes to the back", () => {
+		const { pacer, second } = lineOfFour();
+		pacer.detach(second.ticket, 1000);
+		pacer.enqueue(waiter(4, 2000));
+		pacer.enqueue(waiter(1, 1000 + retryGraceMs));
+		expect(pacer.placeCount).toBe(4);
+		const order = [1, 2, 3, 4].flatMap((round) => shardsOf(pacer.takeDue(round * intervalMs)));
+		expect(order).toEqual([2, 3, 4, 1]);
+	});
+
+	it("removes a request without a shard at once: nothing can take its place back", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs, retryGraceMs });
+		const shardless = waiter(null);
+		pacer.enqueue(shardless);
+		expect(pacer.detach(shardless.ticket, 0)).toBe(shardless);
+		expect(pacer.placeCount).toBe(0);
+		expect(pacer.nextDueAtMs()).toBeUndefined();
+	});
+
+	it("removes the place at once with a grace of 0 (the default), as cancel does", () => {
+		const { pacer, second } = lineOfFour({});
+		pacer.detach(second.ticket, 1000);
+		expect(pacer.placeCount).toBe(2);
+		pacer.enqueue(waiter(1, 1001));
+		expect([1, 2, 3].flatMap((round) => shardsOf(pacer.takeDue(round * intervalMs)))).toEqual([2, 3, 1]);
+	});
+
+	it("keeps detached places detached, in their order, when the number of buckets changes", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs, retryGraceMs });
+		const requests = [1, 3, 5, 2].map((shard) => waiter(shard));
+		for (const request of requests) pacer.enqueue(request);
+		pacer.detach(requests[0]?.ticket ?? "", 0);
+		pacer.setMaxConcurrency(2);
+		expect(pacer.placeCount).toBe(4);
+		expect(pacer.waitingLines().map(({ bucket, waiters }) => [bucket, waiters.map((w) => w.shard)])).toEqual([
+			[0, [2]],
+			[1, [3, 5]],
+		]);
+		expect(shardsOf(pacer.takeDue(0))).toEqual([3, 2]);
+		const retry = waiter(1, 100);
+		pacer.enqueue(retry);
+		expect(shardsOf(pacer.takeDue(intervalMs))).toEqual([1]);
+	});
+
+	it("counts detached places in placeCount, not in waitingCount, and drain drops them", () => {
+		const { pacer, second } = lineOfFour();
+		pacer.detach(second.ticket, 1000);
+		expect([pacer.waitingCount, pacer.placeCount]).toEqual([2, 3]);
+		expect(pacer.drain().map((w) => w.shard)).toEqual([2, 3]);
+		expect(pacer.placeCount).toBe(0);
+		expect(pacer.nextDueAtMs()).toBeUndefined();
+	});
+
+	it("comes back to drop a line of detached places when they expire, granting nothing", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs, retryGraceMs });
+		const [first, second, third] = [0, 1, 2].map((shard) => waiter(shard));
+		for (const request of [first, second, third]) if (request) pacer.enqueue(request);
+		pacer.takeDue(0);
+		pacer.detach(second?.ticket ?? "", 1000);
+		pacer.detach(third?.ticket ?? "", 1500);
+		expect(pacer.waitingCount).toBe(0);
+		expect(pacer.nextDueAtMs()).toBe(1000 + retryGraceMs);
+		expect(pacer.takeDue(1000 + retryGraceMs)).toEqual([]);
+		expect(pacer.placeCount).toBe(1);
+		expect(pacer.nextDueAtMs()).toBe(1500 + retryGraceMs);
+		expect(pacer.takeDue(1500 + retryGraceMs)).toEqual([]);
+		expect(pacer.placeCount).toBe(0);
+		expect(pacer.nextDueAtMs()).toBeUndefined();
+		expect(pacer.lastGrants().get(0)).toBe(0);
+	});
+
+	it("does not list detached places in the status views", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, retryGraceMs });
+		const requests = [0, 1, 2].map((shard) => waiter(shard));
+		for (const request of requests) pacer.enqueue(request);
+		pacer.detach(requests[1]?.ticket ?? "", 0);
+		expect(
+			pacer.waitingLines().map(({ bucket, waiting, waiters }) => [bucket, waiting, waiters.map((w) => w.shard)]),
+		).toEqual([[0, 2, [0, 2]]]);
+		expect(pacer.nextGrantAtMs(1, 0)).toBeUndefined();
+		expect(pacer.nextGrantAtMs(0, 0)).toBe(0);
 	});
 });

@@ -146,19 +146,21 @@ describe("Pacer (property): no alarm loop", () => {
 	type Step =
 		| { kind: "enqueue"; shard: number | null }
 		| { kind: "cancel"; index: number }
+		| { kind: "detach"; index: number }
 		| { kind: "advance"; ms: number }
 		| { kind: "concurrency"; maxConcurrency: number };
 	const step: fc.Arbitrary<Step> = fc.oneof(
 		fc.record({ kind: fc.constant("enqueue" as const), shard: fc.option(fc.nat({ max: 2 ** 32 - 1 })) }),
 		fc.record({ kind: fc.constant("cancel" as const), index: fc.nat({ max: 50 }) }),
+		fc.record({ kind: fc.constant("detach" as const), index: fc.nat({ max: 50 }) }),
 		fc.record({ kind: fc.constant("advance" as const), ms: fc.nat({ max: 12_000 }) }),
 		fc.record({ kind: fc.constant("concurrency" as const), maxConcurrency: fc.integer({ min: 1, max: 64 }) }),
 	);
 
-	it("after granting what is due, the next due time is in the future or there is none", () => {
+	it("after granting what is due, the next due time is in the future, or there is none and nothing is held", () => {
 		fc.assert(
 			fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
-				const pacer = new Pacer({ maxConcurrency: 4, intervalMs: 5500 });
+				const pacer = new Pacer({ maxConcurrency: 4, intervalMs: 5500, retryGraceMs: 10_000 });
 				const tickets: string[] = [];
 				let nowMs = 1_000_000;
 				for (const [index, next] of steps.entries()) {
@@ -166,6 +168,7 @@ describe("Pacer (property): no alarm loop", () => {
 						tickets.push(`t${index}`);
 						pacer.enqueue({ ticket: `t${index}`, shard: next.shard, enqueuedAtMs: nowMs });
 					} else if (next.kind === "cancel") pacer.cancel(tickets[next.index] ?? "none");
+					else if (next.kind === "detach") pacer.detach(tickets[next.index] ?? "none", nowMs);
 					else if (next.kind === "advance") nowMs += next.ms;
 					else pacer.setMaxConcurrency(next.maxConcurrency);
 					pacer.takeDue(nowMs);
@@ -173,6 +176,8 @@ describe("Pacer (property): no alarm loop", () => {
 					// An alarm armed at or before now would fire, grant nothing and be armed again.
 					if (dueAtMs !== undefined) expect(dueAtMs).toBeGreaterThan(nowMs);
 					expect(pacer.waitingCount).toBeLessThanOrEqual(tickets.length);
+					// Nothing is held without an alarm to come back to it (places kept for a retry included).
+					if (dueAtMs === undefined) expect(pacer.placeCount).toBe(0);
 				}
 			}),
 		);

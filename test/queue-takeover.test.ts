@@ -1,7 +1,17 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { acquire, acquireRequest, armedAlarm, freshQueue, intervalMs, useFakeClock, waitingCount } from "./helpers";
+import {
+	acquire,
+	acquireRequest,
+	armedAlarm,
+	freshQueue,
+	intervalMs,
+	placeCount,
+	retryGraceMs,
+	useFakeClock,
+	waitingCount,
+} from "./helpers";
 
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
 describe("GatewayQueue takeover and cancel", () => {
@@ -44,16 +54,21 @@ describe("GatewayQueue takeover and cancel", () => {
 		expect(await staying).toMatchObject({ ok: true, shard: 8, bucket: 0 });
 	});
 
-	it("disarms the alarm when the last waiter is cancelled", async () => {
+	it("disarms the alarm once the last cancelled waiter's place has expired, granting nothing", async () => {
 		const stub = freshQueue();
-		await useFakeClock(stub);
+		const clock = await useFakeClock(stub);
 		await acquire(stub, acquireRequest(0));
 		const only = acquireRequest(4);
 		const leaving = acquire(stub, only);
 		await vi.waitFor(async () => expect(await armedAlarm(stub)).not.toBeNull());
 		await stub.cancel(only.ticket);
 		await leaving;
+		// Only the place kept for a retry is left: the alarm comes back when it expires, to drop it.
+		expect(await armedAlarm(stub)).toBe(clock.now + retryGraceMs);
+		clock.advance(retryGraceMs);
+		await runDurableObjectAlarm(stub);
 		expect(await armedAlarm(stub)).toBeNull();
+		expect(await placeCount(stub)).toBe(0);
 	});
 
 	it("answers overloaded beyond MAX_WAITERS_PER_QUEUE (50 here), and a takeover still fits", async () => {

@@ -8,6 +8,7 @@ import {
 	fireTimer,
 	freshQueue,
 	intervalMs,
+	retryGraceMs,
 	track,
 	useFakeClock,
 	waitingCount,
@@ -16,7 +17,7 @@ import {
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
 // The timer is armed `timerLeadMs` before the due time (workerd's timers fire late).
 describe("GatewayQueue timer beside the alarm", () => {
-	it("arms the timer with the alarm, at the next due grant, and clears both when nobody waits", async () => {
+	it("arms the timer with the alarm, at the next due grant, and clears both when nothing is held", async () => {
 		const stub = freshQueue();
 		const clock = await useFakeClock(stub);
 		const firstAtMs = clock.now;
@@ -31,6 +32,11 @@ describe("GatewayQueue timer beside the alarm", () => {
 
 		await stub.cancel(only.ticket);
 		await leaving;
+		// The place kept for a retry is never granted; both come back when it expires, to drop it.
+		expect(clock.timer?.atMs).toBe(clock.now + retryGraceMs - timerLeadMs);
+		expect(await armedAlarm(stub)).toBe(clock.now + retryGraceMs);
+		clock.advance(retryGraceMs);
+		expect(await fireTimer(stub, clock)).toBe(true);
 		expect(clock.timer).toBeUndefined();
 		expect(await armedAlarm(stub)).toBeNull();
 	});
