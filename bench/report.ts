@@ -22,6 +22,8 @@ const ms = (value: number | null | undefined, digits = 1) => (value == null ? "�
 const ratio = (value: number | null | undefined) => (value == null ? "–" : value.toFixed(4));
 const mb = (bytes: number | undefined) => (bytes === undefined ? "–" : (bytes / 1024 / 1024).toFixed(1));
 const row = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+const latencyRow = (route: string, d: Distribution) =>
+	row([route, ms(d.p50, 2), ms(d.p99, 2), ms(d.max, 2), ms(d.mean, 2)]);
 
 /** Every scenario-1 run's largest makespan ratio (runs of one round have none). */
 function worstStartupRatio(runs: StartupRun[]): number | null {
@@ -182,20 +184,8 @@ export function markdownReport(results: BenchResults): string {
 			"",
 			row(["route", "p50 (ms)", "p99 (ms)", "max (ms)", "mean (ms)"]),
 			row(["---", "---", "---", "---", "---"]),
-			row([
-				"grant, idle bucket",
-				ms(o.grantMs.p50, 2),
-				ms(o.grantMs.p99, 2),
-				ms(o.grantMs.max, 2),
-				ms(o.grantMs.mean, 2),
-			]),
-			row([
-				"`GET /_/health`",
-				ms(o.healthMs.p50, 2),
-				ms(o.healthMs.p99, 2),
-				ms(o.healthMs.max, 2),
-				ms(o.healthMs.mean, 2),
-			]),
+			latencyRow("grant, idle bucket", o.grantMs),
+			latencyRow("`GET /_/health`", o.healthMs),
 			"",
 			`Ratio of medians (grant / health): ${o.ratioOfMedians.toFixed(2)}.`,
 		);
