@@ -17,7 +17,16 @@ export interface BudgetStatus {
 	reset_at: number;
 }
 
-export type Outcome = "granted" | "superseded" | "cancelled" | "overloaded" | "unauthorized" | "budget_reserve_reached";
+const outcomes = [
+	"granted",
+	"superseded",
+	"cancelled",
+	"overloaded",
+	"unauthorized",
+	"budget_reserve_reached",
+] as const;
+
+export type Outcome = (typeof outcomes)[number];
 
 /** How many requests ended each way since the object started. */
 export type OutcomeTotals = Record<Outcome, number>;
@@ -54,7 +63,7 @@ export interface QueueStatus {
 	recent_grants: RecentGrant[];
 	/** When the last waiting request will be granted if nothing changes; `null` when nobody waits. */
 	estimated_finish_at: number | null;
-	/** `null` when no budget is known: a tokenless queue, or one that has not learnt it yet. */
+	/** `null` when the queue knows no bot (tokenless, or Discord not answered yet): no budget is enforced. */
 	budget: BudgetStatus | null;
 }
 
@@ -102,7 +111,7 @@ export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
 }
 
 export function noOutcomes(): OutcomeTotals {
-	return { granted: 0, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 };
+	return Object.fromEntries(outcomes.map((outcome) => [outcome, 0])) as OutcomeTotals;
 }
 
 /** The latest grants, at most `recentGrantsKept`, oldest first. */
