@@ -32,13 +32,15 @@ const sessionBudgetKey = "session_budget";
 interface StoredBudget extends SessionBudget {
 	syncedAtMs: number;
 }
+
 /** workerd's timers fire 1-2 ms late: the timer is armed this much early (and again if it fired too early). */
 export const timerLeadMs = 2;
 
 /**
  * One queue: the waiting requests of one bot (or one tokenless queue name), paced
- * by a single alarm. Only the last grant of each bucket is persisted; waiting
- * requests live in memory, since their connections do not survive a restart.
+ * by a single alarm and a timer beside it. The last grant of each bucket and the
+ * bot's daily budget are persisted; waiting requests live in memory, since their
+ * connections do not survive a restart.
  */
 export class GatewayQueue extends DurableObject<Env> {
 	/** Replaced in tests to step time by hand; read once per entry point. */
