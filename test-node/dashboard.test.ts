@@ -131,7 +131,7 @@ describe("the dashboard in headless Chromium", () => {
 				last_grant_at: nowMs - 1000,
 				next_grant_at: nowMs + 4500,
 			})),
-			totals: { granted: 1000, superseded: 3, cancelled: 1, overloaded: 0, unauthorized: 0 },
+			totals: { granted: 1000, superseded: 3, cancelled: 1, overloaded: 0, unauthorized: 0, budget_reserve_reached: 2 },
 			recent_grants: [{ at: nowMs - 1000, bucket: 15, shard: 999 }],
 			estimated_finish_at: nowMs + 4500 + 2 * 5500,
 			budget: { total: 2000, remaining: 873, reserve: 50, reset_at: nowMs + 3_600_000 },
@@ -142,6 +142,7 @@ describe("the dashboard in headless Chromium", () => {
 		await expect.poll(() => page.locator("#buckets tbody tr").count(), { timeout: 5000 }).toBe(16);
 		expect(await page.textContent("#budget")).toContain("873 of 2000 left");
 		expect(await page.textContent("#budget")).toContain("reserve 50 · resets in 1 h 0 min");
+		expect(await page.textContent("#totals")).toContain("at reserve2");
 		expect(await page.getAttribute("#budget [role=meter]", "aria-valuenow")).toBe("873");
 		expect(await page.textContent("#finish")).toMatch(/^in 1[45] s$/);
 		expect(await page.$eval("html", (root) => root.scrollWidth)).toBeLessThanOrEqual(390);
