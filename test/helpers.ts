@@ -70,8 +70,9 @@ function newFakeClock(): FakeClock {
 	return clock;
 }
 
+/** A request as the Worker sends it; by default from a client that reads refusals (`refusals: true`). */
 export function acquireRequest(shard: number | null, extra: Partial<AcquireRequest> = {}): AcquireRequest {
-	return { ticket: crypto.randomUUID(), queue: "test", shard, ...extra };
+	return { ticket: crypto.randomUUID(), queue: "test", shard, refusals: true, ...extra };
 }
 
 /** `stub.acquire`, typed as the object's result (RPC's type of a union does not narrow). */
