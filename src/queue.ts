@@ -188,8 +188,8 @@ export class GatewayQueue extends DurableObject<Env> {
 	}
 
 	async #acquire(request: AcquireRequest, arrivedAtMs: number): Promise<AcquireResult> {
-		this.#restoreOnce(arrivedAtMs);
 		this.#queueName = request.queue;
+		this.#restoreOnce(arrivedAtMs);
 		if (request.token === undefined) {
 			this.#source = "var";
 			this.#setConcurrency(this.#config.maxConcurrency);
