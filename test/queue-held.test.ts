@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { SessionBudget } from "../src/budget";
+import type { GatewayQueue } from "../src/queue";
 import { minBudgetRefreshIntervalMs } from "../src/refresh";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 import {
@@ -146,7 +147,7 @@ describe("GatewayQueue when asking Discord fails", () => {
 		const stub = freshQueue();
 		const clock = await useFakeClock(stub);
 		expect(await acquire(stub, statusBlind(0))).toMatchObject({ ok: true });
-		expect(await runInDurableObject(stub, (queue) => queue.concurrencySource)).toBe("fallback");
+		expect(await runInDurableObject(stub, (queue: GatewayQueue) => queue.concurrencySource)).toBe("fallback");
 		// Asked again only after the back-off, whatever arrives meanwhile.
 		clock.advance(4_000);
 		await acquire(stub, statusBlind(null));
