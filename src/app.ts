@@ -7,7 +7,14 @@ import { ApiError } from "./errors";
 import { errorMessage, log } from "./log";
 import type { GatewayQueue } from "./queue";
 import { queueObjectName, readStatus, waitForGrant } from "./queue-client";
-import { checkRequestSize, parseQueueName, parseShard, rawPathOf } from "./validation";
+import {
+	checkQueryParameters,
+	checkRequestSize,
+	parseQueueName,
+	parseShard,
+	rawPathOf,
+	readsRefusals,
+} from "./validation";
 
 /** The reference server's grant message; clients may compare it verbatim. */
 const grantMessage = "You're free to connect now! :)";
@@ -30,6 +37,11 @@ app.use(async (c, next) => {
 	// The dashboard page holds no queue data: a browser opening it cannot send a header, and its
 	// script sends the credentials from the URL fragment with every status read.
 	const isOpen = isRead && (c.req.path === "/_/health" || c.req.path.startsWith("/_/dashboard/"));
+	// No shard runs in a browser: a page of another site must not take places or read queues with
+	// credentials the browser adds by itself.
+	if (!isOpen && c.req.header("sec-fetch-site") === "cross-site") {
+		throw new ApiError("cross_site", "Requests from another site's page are refused.");
+	}
 	if (!isOpen) await authorize(c.req.raw, config);
 	await next();
 });
@@ -39,8 +51,9 @@ app.all("/_/health", getOnly("/_/health"));
 
 app.on(["GET", "HEAD"], "/_/queues/*", async (c) => {
 	const queue = queueNameAfter("/_/queues", c.req.url, configOf(c.env).maxQueueNameLength);
-	const { stub } = await queueStubFor(c, queue);
-	return c.json(await readStatus(stub, queue), 200, { "cache-control": "no-store" });
+	checkQueryParameters(new URL(c.req.url).searchParams, []);
+	const { stubOf } = await queueOf(c, queue);
+	return c.json(await readStatus(stubOf(), queue), 200, { "cache-control": "no-store" });
 });
 app.all("/_/queues/*", getOnly("/_/queues/{queue}"));
 
@@ -59,12 +72,15 @@ app.all("/_/*", () => {
 app.all("*", async (c) => {
 	const config = configOf(c.env);
 	const queue = parseQueueName(rawPathOf(c.req.url), config.maxQueueNameLength);
-	const shard = parseShard(new URL(c.req.url).searchParams);
-	const { stub, token } = await queueStubFor(c, queue);
+	const query = new URL(c.req.url).searchParams;
+	checkQueryParameters(query, ["shard"]);
+	const shard = parseShard(query);
+	const refusals = readsRefusals(c.req.raw.headers);
+	const { stubOf, token } = await queueOf(c, queue);
 	const grant = await waitForGrant(
-		stub,
-		{ queue, shard, ...(token && { token }) },
-		{ timeoutMs: config.waitTimeoutMs, signal: c.req.raw.signal, waitUntil: waitUntilOf(c) },
+		stubOf,
+		{ queue, shard, refusals, ...(token && { token }) },
+		{ timeoutMs: config.waitTimeoutMs, signal: c.req.raw.signal, waitUntil: waitUntilOf(c), refusals },
 	);
 	return c.json({
 		message: grantMessage,
@@ -84,13 +100,17 @@ app.onError((error) => {
 	return new ApiError("internal", "Unexpected error.").toResponse();
 });
 
-/** The queue object a request reaches: named from the queue and the request's bot token. */
-async function queueStubFor(
+/**
+ * The queue object a request reaches, named from the queue and the request's bot
+ * token: a fresh stub at each call, since one that saw its object reset stays broken.
+ */
+async function queueOf(
 	c: Context<AppEnv>,
 	queue: string,
-): Promise<{ stub: DurableObjectStub<GatewayQueue>; token: string | undefined }> {
+): Promise<{ stubOf: () => DurableObjectStub<GatewayQueue>; token: string | undefined }> {
 	const token = botTokenOf(c.req.raw, configOf(c.env));
-	return { stub: c.env.GATEWAY_QUEUE.getByName(await queueObjectName(queue, token)), token };
+	const name = await queueObjectName(queue, token);
+	return { stubOf: () => c.env.GATEWAY_QUEUE.getByName(name), token };
 }
 
 /** The queue named after a service route's prefix: `{prefix}/{queue}`, validated as the queue route does. */

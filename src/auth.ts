@@ -12,8 +12,14 @@ export interface Credentials {
 	botToken: string | undefined;
 }
 
-/** Sent with every 401 for a missing or wrong secret: the two schemes that carry it. */
-export const secretChallenge = 'Bearer realm="gateway-queue", Basic realm="gateway-queue", charset="UTF-8"';
+/**
+ * Sent with every 401 for a missing or wrong secret. Not `Basic`, though Basic is
+ * accepted: a browser asked for Basic credentials keeps sending them, and any
+ * other site's page could then take shards' places with them.
+ */
+export const secretChallenge = 'Bearer realm="gateway-queue", charset="UTF-8"';
+
+const knownSchemes = new Set(["bot", "bearer", "basic"]);
 
 /**
  * Reads the credentials of a request. A malformed bot token is refused
@@ -30,6 +36,7 @@ function presentedSecret(request: Request): string | undefined {
 }
 
 function presentedBotToken(request: Request): string | undefined {
+	checkAuthorizationScheme(request.headers.get("authorization"));
 	const header = request.headers.get("x-bot-token");
 	const fromHeader =
 		header === null ? undefined : checkBotToken(header.replace(/^\s*Bot(\s+|$)/i, "").trim(), "X-Bot-Token");
@@ -38,6 +45,21 @@ function presentedBotToken(request: Request): string | undefined {
 		parseBotToken(request.headers.get("authorization")) ??
 		(user ? checkBotToken(user, "The Basic user name") : undefined);
 	return onlyToken(fromAuthorization, fromHeader);
+}
+
+/**
+ * An `Authorization` header in no scheme we know (a bare token, `Token ...`)
+ * would otherwise carry nothing, and the request land in another queue. It is
+ * not echoed: a bare token is its own "scheme".
+ */
+function checkAuthorizationScheme(authorization: string | null): void {
+	const scheme = authorization?.trim().split(/\s/, 1)[0]?.toLowerCase();
+	if (scheme === undefined || scheme === "" || knownSchemes.has(scheme)) return;
+	throw new ApiError(
+		"invalid_authorization",
+		"Authorization must be 'Bot <token>', 'Bearer <secret>' or 'Basic ...': this one names no scheme this service knows.",
+		{ details: { header: "Authorization" } },
+	);
 }
 
 function onlyToken(first: string | undefined, second: string | undefined): string | undefined {

@@ -25,7 +25,7 @@ export interface SessionBudget {
 /** `BUDGET_RESERVE`: a number of starts, or a percentage of `total`. */
 export type ReserveSetting = { starts: number } | { percentOfTotal: number };
 
-/** Discord's budget is per day; when a reset passes unseen, the next one is a day later. */
+/** Discord's budget is per day: no reset is further away than this. */
 export const budgetPeriodMs = 86_400_000;
 /** Grants younger than this may not have reached Discord as an IDENTIFY yet. */
 export const identifyLagMs = 60_000;
@@ -50,40 +50,25 @@ export function spend<Budget extends SessionBudget>(budget: Budget, starts: numb
 	return { ...budget, remaining: budget.remaining - starts };
 }
 
-/** The budget at `nowMs`: full again once its reset time has passed. */
-export function rollOver<Budget extends SessionBudget>(budget: Budget, nowMs: number): Budget {
-	if (nowMs < budget.resetAtMs) return budget;
-	const periods = Math.floor((nowMs - budget.resetAtMs) / budgetPeriodMs) + 1;
-	return { ...budget, remaining: budget.total, resetAtMs: budget.resetAtMs + periods * budgetPeriodMs };
-}
-
-/** Our grants that Discord's report cannot count, or may not count yet. */
-export interface GrantsUncounted {
-	/** Granted after the report was asked for: certainly not in it. */
-	sinceAsked: number;
-	/** Granted in the last minute, these included: their IDENTIFY may not have happened yet. */
-	lastMinute: number;
-}
-
 /**
- * Merges Discord's report with the queue's own count. A lower figure from Discord
- * wins (other tools of the bot spend starts too). A higher one is believed only
- * beyond the grants of the last minute, which may not have identified yet: until
- * Discord's figure drops to ours, those count as spent, so a report never hands
- * out a start twice.
+ * Merges Discord's report with the grants it may not count yet. Every grant of
+ * the last `identifyLagMs` is counted as spent on top of Discord's figure,
+ * whether that figure is lower or higher than ours: a grant whose IDENTIFY has
+ * not reached Discord is in neither, and which of them Discord has counted is
+ * unknown. That errs low by up to a minute of grants, corrected by the next
+ * report once they age out; it never hands out a start twice.
+ *
+ * Odd answers are made safe: `remaining` above `total` counts as `total`, and a
+ * reset more than a day away (Discord's budget is daily) as a day away. The
+ * budget is never refilled by the clock: past its reset, only Discord's next
+ * figure gives starts back.
  */
-export function reconcile(
-	ours: SessionBudget | undefined,
-	reported: SessionStartLimit,
-	nowMs: number,
-	uncounted: GrantsUncounted,
-): SessionBudget {
-	const discordRemaining = reported.remaining;
-	const oursRemaining = ours ? rollOver(ours, nowMs).remaining : Number.NEGATIVE_INFINITY;
-	const believable = Math.max(oursRemaining, discordRemaining - uncounted.lastMinute);
+export function reconcile(reported: SessionStartLimit, nowMs: number, grantsLastMinute: number): SessionBudget {
+	const total = Math.max(0, reported.total);
+	const discordRemaining = Math.min(Math.max(0, reported.remaining), total);
 	return {
-		total: reported.total,
-		remaining: Math.max(0, Math.min(discordRemaining - uncounted.sinceAsked, believable)),
-		resetAtMs: nowMs + reported.resetAfterMs,
+		total,
+		remaining: Math.max(0, discordRemaining - grantsLastMinute),
+		resetAtMs: nowMs + Math.min(Math.max(0, reported.resetAfterMs), budgetPeriodMs),
 	};
 }

@@ -1,5 +1,6 @@
 import * as z from "zod/mini";
 import type { ReserveSetting } from "./budget";
+import { log } from "./log";
 import { defaultMaxQueueNameLength } from "./validation";
 
 /** Settings of one deployment, read from its vars and secrets once per isolate. */
@@ -25,7 +26,12 @@ export interface Config {
 	maxUrlLength: number;
 	/** Largest request headers, counted as `name: value` lines. */
 	maxHeaderBytes: number;
+	/** Settings that are allowed but unsafe against Discord; logged once, shown in the status. */
+	warnings: readonly string[];
 }
+
+/** Discord's own spacing of two IDENTIFYs of one bucket. */
+export const discordIdentifyIntervalMs = 5000;
 
 /** The vars and secrets the service reads, whatever `wrangler types` says their literal values are. */
 export interface ConfigSource {
@@ -123,7 +129,16 @@ export function parseConfig(source: ConfigSource): Config {
 		maxQueueNameLength: vars.MAX_QUEUE_NAME_LENGTH,
 		maxUrlLength: vars.MAX_URL_LENGTH,
 		maxHeaderBytes: vars.MAX_HEADER_BYTES,
+		warnings: warningsOf(vars.IDENTIFY_INTERVAL_MS),
 	};
+}
+
+function warningsOf(identifyIntervalMs: number): string[] {
+	if (identifyIntervalMs >= discordIdentifyIntervalMs) return [];
+	return [
+		`IDENTIFY_INTERVAL_MS is ${identifyIntervalMs} ms, below Discord's ${discordIdentifyIntervalMs} ms: ` +
+			"shards will be rate-limited (Invalid Session). Use it for tests only.",
+	];
 }
 
 const parsedConfigs = new WeakMap<object, Config>();
@@ -134,6 +149,7 @@ export function configOf(env: ConfigSource): Config {
 	if (!config) {
 		config = parseConfig(env);
 		parsedConfigs.set(env, config);
+		for (const message of config.warnings) log("unsafe_config", { level: "warn", message });
 	}
 	return config;
 }

@@ -35,6 +35,7 @@ export function dashboardPage(queue: string) {
 	<h1>Queue <code>${queue}</code></h1>
 	<p id="config" class="muted">Loading…</p>
 	<p id="problem" class="problem" hidden></p>
+	<ul id="warnings" class="problem" hidden></ul>
 </header>
 <main>
 	<section class="cards">
@@ -149,6 +150,9 @@ function render() {
 	const s = status;
 	$("config").textContent = "max_concurrency " + s.max_concurrency + " (" + (sources[s.concurrency_source] || s.concurrency_source) +
 		") · interval " + s.interval_ms / 1000 + " s · updated " + clockTime(s.now);
+	const warnings = $("warnings");
+	warnings.replaceChildren(...(s.warnings || []).map((warning) => el("li", "Warning: " + warning)));
+	warnings.hidden = warnings.childElementCount === 0;
 	$("waiting").textContent = String(s.waiting);
 	$("waiting-buckets").textContent = s.buckets.length + (s.buckets.length === 1 ? " bucket" : " buckets") + " with waiting shards";
 	$("finish-at").textContent = s.estimated_finish_at === null ? "nobody waits" : "at " + clockTime(s.estimated_finish_at);
@@ -175,6 +179,7 @@ function render() {
 		gauge.append(fill, reserve);
 		budget.append(el("p", b.remaining + " of " + b.total + " left", "big"), gauge,
 			el("p", "reserve " + b.reserve + " · resets in " + duration(b.reset_at - s.now), "muted"));
+		if (s.held_by_budget) budget.append(el("p", "At the reserve: waiting shards are held until starts come back.", "problem"));
 	} else {
 		budget.append(el("p", "No daily budget known for this queue.", "muted"));
 	}

@@ -43,18 +43,31 @@ export interface DiscordClientOptions {
 	timeoutMs?: number;
 }
 
-/** Reads `/gateway/bot`; every outcome is a value, nothing throws. */
+/**
+ * Reads `/gateway/bot`; every outcome is a value: nothing throws, and nothing
+ * takes longer than the timeout, whatever the answer's body does.
+ */
 export async function fetchGatewayBot(token: string, options: DiscordClientOptions): Promise<GatewayBotResult> {
 	// A timer of our own, cleared when done: a pending one keeps the object from being evicted.
 	const deadline = new AbortController();
-	const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
-	const timer = setTimeout(() => deadline.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
+	let timer: ReturnType<typeof setTimeout> | undefined;
+	const timedOut = new Promise<GatewayBotResult>((resolve) => {
+		timer = setTimeout(() => {
+			deadline.abort(new DOMException("timed out", "TimeoutError"));
+			resolve({ kind: "unavailable", reason: "TimeoutError" });
+		}, options.timeoutMs ?? defaultTimeoutMs);
+	});
 	try {
-		return await readGatewayBot(token, options, deadline.signal);
+		const read = readGatewayBot(token, options, deadline.signal).catch(
+			(error: unknown): GatewayBotResult => ({ kind: "unavailable", reason: errorName(error) }),
+		);
+		return await Promise.race([read, timedOut]);
 	} finally {
-		clearTimeout(timer);
+		if (timer !== undefined) clearTimeout(timer);
 	}
 }
+
+const errorName = (error: unknown): string => (error instanceof Error ? error.name : "fetch failed");
 
 async function readGatewayBot(
 	token: string,
@@ -71,7 +84,7 @@ async function readGatewayBot(
 			signal,
 		});
 	} catch (error) {
-		return { kind: "unavailable", reason: error instanceof Error ? error.name : "fetch failed" };
+		return { kind: "unavailable", reason: errorName(error) };
 	}
 	if (response.status === 401) {
 		await response.body?.cancel();

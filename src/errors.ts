@@ -2,8 +2,12 @@
 export const errorStatus = {
 	invalid_queue_name: 400,
 	invalid_shard: 400,
+	invalid_query: 400,
+	invalid_header: 400,
+	invalid_authorization: 400,
 	invalid_token: 401,
 	unauthorized: 401,
+	cross_site: 403,
 	not_found: 404,
 	method_not_allowed: 405,
 	cancelled: 408,

@@ -9,6 +9,11 @@
  * A named shard whose client left keeps its place for `retryGraceMs`, detached:
  * never granted (the grant would go to nobody), but a retry of the shard takes it
  * back. A client that gives up and retries therefore keeps its position.
+ *
+ * The lines can be saved and restored: `takeChanges` tells what to persist, and
+ * `restore` brings the places back after a restart, detached until their requests
+ * come back for them. Meanwhile a restored place holds its turn for a short
+ * while, so the requests that come back are granted in their old order.
  */
 
 export interface Waiter {
@@ -19,10 +24,23 @@ export interface Waiter {
 	enqueuedAtMs: number;
 }
 
-export interface Grant {
-	waiter: Waiter;
+export interface Grant<W extends Waiter = Waiter> {
+	waiter: W;
 	bucket: number;
 	grantedAtMs: number;
+}
+
+/** A place as it is persisted: its request and its position in line. */
+export interface SavedPlace<W extends Waiter = Waiter> {
+	key: string;
+	order: number;
+	waiter: W;
+}
+
+/** A place to save, or the key of one to delete (`place` undefined). */
+export interface PlaceChange<W extends Waiter = Waiter> {
+	key: string;
+	place: SavedPlace<W> | undefined;
 }
 
 export interface PacerOptions {
@@ -34,29 +52,34 @@ export interface PacerOptions {
 	retryGraceMs?: number;
 }
 
-/** A request that named a shard is keyed by it, so a retry of that shard finds its place. */
-type PlaceKey = number | string;
-
-interface Place {
-	waiter: Waiter;
+interface Place<W extends Waiter> {
+	waiter: W;
 	/** Arrival order of the place, kept when a retry takes it over. */
 	order: number;
 	/** Set while the place is detached (its client left): kept for a retry until then, never granted. */
 	detachedUntilMs?: number;
+	/** Set on a restored place: until then, its bucket grants nobody behind it. */
+	holdsTurnUntilMs?: number;
 }
 
-const keyOf = (waiter: Waiter): PlaceKey => waiter.shard ?? waiter.ticket;
+/**
+ * A request that named a shard is keyed by it, so a retry of that shard finds its
+ * place; one without a shard by its ticket, which only the same request carries.
+ */
+const keyOf = (waiter: Waiter): string => (waiter.shard === null ? `ticket:${waiter.ticket}` : `shard:${waiter.shard}`);
 
-export class Pacer {
+export class Pacer<W extends Waiter = Waiter> {
 	#maxConcurrency: number;
 	readonly #intervalMs: number;
 	readonly #retryGraceMs: number;
 	readonly #lastGrantAtMs = new Map<number, number>();
 	/** Waiting lines per bucket; a Map keeps insertion order, and `set` on a present key keeps its place. */
-	#lines = new Map<number, Map<PlaceKey, Place>>();
-	readonly #placeOfTicket = new Map<string, { bucket: number; key: PlaceKey }>();
+	#lines = new Map<number, Map<string, Place<W>>>();
+	readonly #placeOfTicket = new Map<string, { bucket: number; key: string }>();
 	/** Detached places in the order they were detached, which is the order they expire in. */
-	readonly #detached = new Set<Place>();
+	readonly #detached = new Set<Place<W>>();
+	/** Places added, replaced or removed since `takeChanges`, by key. */
+	readonly #changes = new Map<string, Place<W> | undefined>();
 	#nextOrder = 0;
 
 	constructor({ maxConcurrency, intervalMs, lastGrants = [], retryGraceMs = 0 }: PacerOptions) {
@@ -88,27 +111,66 @@ export class Pacer {
 	 * Puts a request in line. A request for a shard that is already waiting takes
 	 * over that place (a client that timed out and retried keeps its position);
 	 * the request it replaces is returned as `superseded`. A detached place of the
-	 * shard is taken back the same way (its request was answered already).
+	 * shard, or a restored place of the same ticket, is taken back the same way.
+	 * The same ticket is the same request: it keeps its first arrival time.
 	 * The request arrives at its `enqueuedAtMs`: detached places expired by then are dropped first.
 	 */
-	enqueue(waiter: Waiter): { bucket: number; superseded?: Waiter } {
+	enqueue(waiter: W): { bucket: number; superseded?: W } {
 		this.#dropExpired(waiter.enqueuedAtMs);
 		return this.#place(waiter, this.#nextOrder++);
 	}
 
-	#place(waiter: Waiter, order: number): { bucket: number; superseded?: Waiter } {
+	#place(waiter: W, order: number): { bucket: number; superseded?: W } {
 		const bucket = this.bucketOf(waiter.shard);
 		const key = keyOf(waiter);
 		const line = this.#lineOf(bucket);
 		const taken = line.get(key);
 		if (taken?.detachedUntilMs !== undefined) this.#detached.delete(taken);
 		else if (taken) this.#placeOfTicket.delete(taken.waiter.ticket);
-		line.set(key, { waiter, order: taken?.order ?? order });
+		const sameRequest = taken?.waiter.ticket === waiter.ticket;
+		const place = {
+			waiter: sameRequest && taken ? { ...waiter, enqueuedAtMs: taken.waiter.enqueuedAtMs } : waiter,
+			order: taken?.order ?? order,
+		};
+		line.set(key, place);
+		this.#changes.set(key, place);
 		this.#placeOfTicket.set(waiter.ticket, { bucket, key });
-		return taken && taken.detachedUntilMs === undefined ? { bucket, superseded: taken.waiter } : { bucket };
+		const superseded = taken && taken.detachedUntilMs === undefined && !sameRequest ? taken.waiter : undefined;
+		return superseded ? { bucket, superseded } : { bucket };
 	}
 
-	#lineOf(bucket: number): Map<PlaceKey, Place> {
+	/**
+	 * Brings saved places back, in their order, detached: a request for the shard
+	 * (or with the same ticket) takes its place back within `retryGraceMs`. Until
+	 * `nowMs + holdTurnMs` (at most the grace) a restored place also holds its
+	 * bucket's turn, so the requests behind it wait for it to come back.
+	 */
+	restore(saved: Iterable<SavedPlace<W>>, nowMs: number, holdTurnMs: number): void {
+		const places = [...saved].sort((a, b) => a.order - b.order);
+		for (const { key, order, waiter } of places) {
+			const place: Place<W> = {
+				waiter,
+				order,
+				detachedUntilMs: nowMs + this.#retryGraceMs,
+				holdsTurnUntilMs: nowMs + Math.min(holdTurnMs, this.#retryGraceMs),
+			};
+			this.#lineOf(this.bucketOf(waiter.shard)).set(key, place);
+			this.#detached.add(place);
+			this.#nextOrder = Math.max(this.#nextOrder, order + 1);
+		}
+	}
+
+	/** What changed since the last call, for the caller to persist: saved places, and keys to delete. */
+	takeChanges(): PlaceChange<W>[] {
+		const changes = [...this.#changes].map(([key, place]) => ({
+			key,
+			place: place && { key, order: place.order, waiter: place.waiter },
+		}));
+		this.#changes.clear();
+		return changes;
+	}
+
+	#lineOf(bucket: number): Map<string, Place<W>> {
 		let line = this.#lines.get(bucket);
 		if (!line) {
 			line = new Map();
@@ -118,7 +180,7 @@ export class Pacer {
 	}
 
 	/** Removes a waiting request at once; returns it, or `undefined` if it was not waiting. */
-	cancel(ticket: string): Waiter | undefined {
+	cancel(ticket: string): W | undefined {
 		const place = this.#placeOfTicket.get(ticket);
 		if (!place) return undefined;
 		this.#placeOfTicket.delete(ticket);
@@ -131,7 +193,7 @@ export class Pacer {
 	 * without a shard (nothing can retake it), or a grace of 0, is removed at once.
 	 * Returns the request, or `undefined` if it was not waiting.
 	 */
-	detach(ticket: string, nowMs: number): Waiter | undefined {
+	detach(ticket: string, nowMs: number): W | undefined {
 		const location = this.#placeOfTicket.get(ticket);
 		const place = location && this.#lines.get(location.bucket)?.get(location.key);
 		if (!place || place.waiter.shard === null || this.#retryGraceMs <= 0) return this.cancel(ticket);
@@ -151,24 +213,41 @@ export class Pacer {
 		}
 	}
 
-	#remove(bucket: number, key: PlaceKey): Place | undefined {
+	#remove(bucket: number, key: string): Place<W> | undefined {
 		const line = this.#lines.get(bucket);
 		const place = line?.get(key);
+		if (!place) return undefined;
 		line?.delete(key);
 		if (line?.size === 0) this.#lines.delete(bucket);
+		this.#changes.set(key, undefined);
 		return place;
 	}
 
 	/** Removes every waiting request and returns them in arrival order; detached places are dropped. */
-	drain(): Waiter[] {
-		const places = this.#placesInOrder().filter((place) => place.detachedUntilMs === undefined);
-		this.#lines.clear();
-		this.#placeOfTicket.clear();
-		this.#detached.clear();
-		return places.map((place) => place.waiter);
+	drain(): W[] {
+		return this.removeWhere(() => true, { detachedToo: true });
 	}
 
-	#placesInOrder(): Place[] {
+	/**
+	 * Removes the waiting requests `matches` picks, and returns them in arrival
+	 * order; with `detachedToo`, every detached place is dropped as well.
+	 */
+	removeWhere(matches: (waiter: W) => boolean, { detachedToo = false } = {}): W[] {
+		const removed: W[] = [];
+		for (const place of this.#placesInOrder()) {
+			const detached = place.detachedUntilMs !== undefined;
+			if (detached ? !detachedToo : !matches(place.waiter)) continue;
+			this.#remove(this.bucketOf(place.waiter.shard), keyOf(place.waiter));
+			if (detached) this.#detached.delete(place);
+			else {
+				this.#placeOfTicket.delete(place.waiter.ticket);
+				removed.push(place.waiter);
+			}
+		}
+		return removed;
+	}
+
+	#placesInOrder(): Place<W>[] {
 		const places = [...this.#lines.values()].flatMap((line) => [...line.values()]);
 		return places.sort((a, b) => a.order - b.order);
 	}
@@ -184,13 +263,12 @@ export class Pacer {
 	 * `limit` of them, earliest arrival first. Never grants early. The head is the
 	 * first place that is not detached; detached places expired at `nowMs` are dropped.
 	 */
-	takeDue(nowMs: number, limit = Number.POSITIVE_INFINITY): Grant[] {
+	takeDue(nowMs: number, limit = Number.POSITIVE_INFINITY): Grant<W>[] {
 		this.#dropExpired(nowMs);
-		const heads: { bucket: number; place: Place }[] = [];
+		const heads: { bucket: number; place: Place<W> }[] = [];
 		for (const [bucket, line] of this.#lines) {
-			if (nowMs < this.dueAtMs(bucket)) continue;
-			const place = firstWaiting(line);
-			if (place) heads.push({ bucket, place });
+			const head = headOf(line);
+			if (head && nowMs >= Math.max(this.dueAtMs(bucket), head.notBeforeMs)) heads.push({ bucket, place: head.place });
 		}
 		heads.sort((a, b) => a.place.order - b.place.order);
 		return heads.slice(0, limit).map(({ bucket, place: { waiter } }) => {
@@ -201,19 +279,22 @@ export class Pacer {
 		});
 	}
 
-	/**
-	 * The earliest time a waiting request becomes due, or `undefined` when nothing
-	 * is held. When only detached places are left, the time the first of them
-	 * expires: `takeDue` then drops it, so no place is held forever without an alarm.
-	 */
+	/** The earliest time a waiting request becomes due, or `undefined` when nobody waits. */
 	nextDueAtMs(): number | undefined {
 		let next: number | undefined;
-		for (const [bucket, line] of this.#lines) {
-			if (!firstWaiting(line)) continue;
-			const due = this.dueAtMs(bucket);
-			if (next === undefined || due < next) next = due;
+		for (const bucket of this.#lines.keys()) {
+			const due = this.nextGrantAtMs(bucket, 0);
+			if (due !== undefined && (next === undefined || due < next)) next = due;
 		}
-		return next ?? this.#detached.values().next().value?.detachedUntilMs;
+		return next;
+	}
+
+	/**
+	 * When the first detached place expires, or `undefined` when none is kept:
+	 * `takeDue` then drops it, so no place is held forever without a wake-up.
+	 */
+	nextExpiryAtMs(): number | undefined {
+		return this.#detached.values().next().value?.detachedUntilMs;
 	}
 
 	/**
@@ -257,7 +338,7 @@ export class Pacer {
 	 * each, and the first `listed` of them in the order they will be granted.
 	 * Detached places are not listed: they are never granted.
 	 */
-	waitingLines(listed = Number.POSITIVE_INFINITY): { bucket: number; waiting: number; waiters: Waiter[] }[] {
+	waitingLines(listed = Number.POSITIVE_INFINITY): { bucket: number; waiting: number; waiters: W[] }[] {
 		const detachedPerBucket = new Map<number, number>();
 		for (const { waiter } of this.#detached) {
 			const bucket = this.bucketOf(waiter.shard);
@@ -266,7 +347,7 @@ export class Pacer {
 		return [...this.#lines]
 			.sort(([a], [b]) => a - b)
 			.map(([bucket, line]) => {
-				const waiters: Waiter[] = [];
+				const waiters: W[] = [];
 				for (const place of line.values()) {
 					if (waiters.length >= listed) break;
 					if (place.detachedUntilMs === undefined) waiters.push(place.waiter);
@@ -279,12 +360,20 @@ export class Pacer {
 	/** When the head of `bucket` will be granted if the tick is on time, or `undefined` when nobody waits there. */
 	nextGrantAtMs(bucket: number, nowMs: number): number | undefined {
 		const line = this.#lines.get(bucket);
-		return line && firstWaiting(line) ? Math.max(this.dueAtMs(bucket), nowMs) : undefined;
+		const head = line && headOf(line);
+		return head && Math.max(this.dueAtMs(bucket), head.notBeforeMs, nowMs);
 	}
 }
 
-/** The first place of a line that is not detached: the next one to be granted. */
-function firstWaiting(line: Map<PlaceKey, Place>): Place | undefined {
-	for (const place of line.values()) if (place.detachedUntilMs === undefined) return place;
+/**
+ * The first place of a line that is not detached: the next one to be granted,
+ * not before the restored places ahead of it stop holding their turn.
+ */
+function headOf<W extends Waiter>(line: Map<string, Place<W>>): { place: Place<W>; notBeforeMs: number } | undefined {
+	let notBeforeMs = 0;
+	for (const place of line.values()) {
+		if (place.detachedUntilMs === undefined) return { place, notBeforeMs };
+		if (place.holdsTurnUntilMs !== undefined) notBeforeMs = Math.max(notBeforeMs, place.holdsTurnUntilMs);
+	}
 	return undefined;
 }

@@ -9,13 +9,26 @@ type Granted = Extract<AcquireResult, { ok: true }>;
 const statusTimeoutMs = 10_000;
 
 export interface WaitOptions {
-	/** The Worker's deadline for the object's answer. */
+	/** The Worker's deadline for one call to the object. */
 	timeoutMs: number;
 	/** The client's request signal: when it aborts, the request is cancelled (its shard's place kept `RETRY_GRACE_MS`). */
 	signal: AbortSignal;
 	/** Keeps a cancellation running after the response (the execution context's `waitUntil`). */
 	waitUntil: (promise: Promise<unknown>) => void;
+	/**
+	 * The client reads refusals (`Gateway-Queue-Refusals: json`). Any other client
+	 * gets a grant or nothing: where it would be refused it is held instead,
+	 * since a client that reads no status takes every answer for a grant.
+	 */
+	refusals: boolean;
 }
+
+/** After a failed call (a reset, a deploy): the first retry's delay, doubling to the cap, jittered. */
+const resetRetryFirstMs = 100;
+export const resetRetryMaxMs = 1_000;
+/** A full queue, for a client that reads no refusal: asked again from 1 s, doubling to 5 s, jittered. */
+const overloadRetryFirstMs = 1_000;
+const overloadRetryMaxMs = 5_000;
 
 /**
  * The queue's Durable Object name: the queue name, plus a SHA-256 of the bot
@@ -30,36 +43,86 @@ export async function queueObjectName(queue: string, token: string | undefined):
 }
 
 /**
- * Waits in the queue object for a grant. Anything but a grant is thrown as the
- * `ApiError` the client gets: a reset or unreachable object, the deadline, and
- * the object's own refusals.
+ * Waits in the queue object for a grant, through the object's restarts: a call
+ * that fails (a deploy, an eviction, a reset) is made again on a fresh stub with
+ * the same ticket, and the request takes its persisted place back; so is a call
+ * past the deadline, for a client that reads no refusal. Anything else but a
+ * grant is thrown as the `ApiError` the client gets.
  */
 export async function waitForGrant(
-	stub: DurableObjectStub<GatewayQueue>,
+	stubOf: () => DurableObjectStub<GatewayQueue>,
 	request: Omit<AcquireRequest, "ticket">,
-	{ timeoutMs, signal, waitUntil }: WaitOptions,
+	{ timeoutMs, signal, waitUntil, refusals }: WaitOptions,
 ): Promise<Granted> {
-	if (signal.aborted) throw refusal({ ok: false, error: "cancelled" });
 	const ticket = crypto.randomUUID();
+	let stub = stubOf();
 	const giveUpPlace = () => waitUntil(stub.cancel(ticket).catch(() => false));
 	signal.addEventListener("abort", giveUpPlace, { once: true });
-	let result: AcquireResult | "timeout";
+	let failures = 0;
+	let overloads = 0;
 	try {
-		result = await withDeadline<AcquireResult>(stub.acquire({ ...request, ticket }), timeoutMs);
-	} catch (error) {
-		log("queue_call_failed", { queue: request.queue, error: errorMessage(error) });
-		throw unavailable();
+		while (!signal.aborted) {
+			let result: AcquireResult | "timeout";
+			try {
+				result = await withDeadline<AcquireResult>(stub.acquire({ ...request, ticket }), timeoutMs);
+			} catch (error) {
+				if (failures === 0) log("queue_call_failed", { queue: request.queue, error: errorMessage(error) });
+				stub = stubOf();
+				await pause(backoffMs(resetRetryFirstMs, resetRetryMaxMs, failures++), signal);
+				continue;
+			}
+			if (failures > 0) log("queue_call_recovered", { queue: request.queue, attempts: failures + 1 });
+			failures = 0;
+			if (result === "timeout") {
+				if (refusals) {
+					giveUpPlace();
+					throw new ApiError("queue_timeout", `No grant within WAIT_TIMEOUT_MS (${timeoutMs} ms); retry.`, {
+						retryAfterSeconds: 1,
+					});
+				}
+				// Called again with the same ticket: the same request, in the same place.
+				stub = stubOf();
+				continue;
+			}
+			if (result.ok) return result;
+			if (refusals) throw refusal(result);
+			switch (result.error) {
+				case "overloaded":
+				case "budget_reserve_reached":
+					await pause(backoffMs(overloadRetryFirstMs, overloadRetryMaxMs, overloads++), signal);
+					continue;
+				case "superseded":
+					// A newer request holds this shard's place: this one is answered nothing while its client stays.
+					await pause(Number.POSITIVE_INFINITY, signal);
+					continue;
+				default:
+					throw refusal(result);
+			}
+		}
+		throw refusal({ ok: false, error: "cancelled" });
 	} finally {
 		signal.removeEventListener("abort", giveUpPlace);
 	}
-	if (result === "timeout") {
-		giveUpPlace();
-		throw new ApiError("queue_timeout", `No grant within WAIT_TIMEOUT_MS (${timeoutMs} ms); retry.`, {
-			retryAfterSeconds: 1,
-		});
-	}
-	if (!result.ok) throw refusal(result);
-	return result;
+}
+
+/** `first` doubled per attempt up to `max`, then jittered down by up to half, so retries spread out. */
+function backoffMs(firstMs: number, maxMs: number, attempt: number): number {
+	const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(attempt, 16));
+	return delayMs * (0.5 + Math.random() / 2);
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+	return new Promise((resolve) => {
+		const done = () => {
+			if (timer !== undefined) clearTimeout(timer);
+			signal.removeEventListener("abort", done);
+			resolve();
+		};
+		const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+		signal.addEventListener("abort", done, { once: true });
+		if (signal.aborted) done();
+	});
 }
 
 /** The queue's status; an object that was reset or cannot be reached is a 503, as for a grant. */

@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
-import { identifyLagMs, reconcile, reserveOf, rollOver, type SessionBudget, spend, startsAvailable } from "./budget";
+import { identifyLagMs, reconcile, reserveOf, type SessionBudget, spend, startsAvailable } from "./budget";
 import { type Config, configOf } from "./config";
-import { fetchGatewayBot, type GatewayBot } from "./discord";
+import { fetchGatewayBot, type GatewayBot, type GatewayBotResult } from "./discord";
 import { errorMessage, log } from "./log";
-import { type Grant, Pacer } from "./pacing";
+import { type Grant, Pacer, type PlaceChange, type SavedPlace, type Waiter } from "./pacing";
 import { budgetRefreshAtMs, nextRefreshAtMs } from "./refresh";
 import { type BudgetStatus, noOutcomes, type Outcome, type QueueStatus, queueStatus, RecentGrants } from "./status";
 
@@ -14,6 +14,17 @@ export interface AcquireRequest {
 	shard: number | null;
 	/** The bot this queue belongs to; the object's name is derived from its hash. */
 	token?: string;
+	/**
+	 * The client reads refusals (it sent `Gateway-Queue-Refusals: json`): at the
+	 * budget's reserve it is refused at once. Any other request is held there:
+	 * for a client that reads no status, every answer means IDENTIFY.
+	 */
+	refusals: boolean;
+}
+
+/** A waiting request as the pacer holds it, and as its place is persisted. */
+export interface QueueWaiter extends Waiter {
+	refusals: boolean;
 }
 
 export type AcquireResult =
@@ -37,10 +48,17 @@ interface StoredBudget extends SessionBudget {
 export const timerLeadMs = 2;
 
 /**
+ * After a restart, how long a restored place holds its bucket's turn for its
+ * request to come back (the Worker calls again within a second, `src/queue-client.ts`).
+ */
+export const restoredTurnHoldMs = 3_000;
+
+/**
  * One queue: the waiting requests of one bot (or one tokenless queue name), paced
- * by a single alarm and a timer beside it. The last grant of each bucket and the
- * bot's daily budget are persisted; waiting requests live in memory, since their
- * connections do not survive a restart.
+ * by a single alarm and a timer beside it. The last grant of each bucket, the
+ * bot's daily budget and the waiting line (shard, ticket, arrival order) are
+ * persisted; after a restart the Worker calls again for each waiting request
+ * and it takes its place back.
  */
 export class GatewayQueue extends DurableObject<Env> {
 	/** Replaced in tests to step time by hand; read once per entry point. */
@@ -53,8 +71,12 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	readonly #config: Config;
 	/** Read-only outside this class: the waiting lines and last grants. */
-	readonly pacer: Pacer;
+	readonly pacer: Pacer<QueueWaiter>;
+	/** The answer of each request in the object, by ticket: the same request calling again shares it. */
+	readonly #answers = new Map<string, Promise<AcquireResult>>();
 	readonly #settle = new Map<string, (result: AcquireResult) => void>();
+	/** Whether the persisted waiting line has been read back (on the first call, which brings the clock). */
+	#restored = false;
 	/** Requests waiting for the bot's first `/gateway/bot` answer, before they are in line. */
 	readonly #arriving = new Set<string>();
 	#alarmAtMs: number | null | undefined;
@@ -83,6 +105,10 @@ export class GatewayQueue extends DurableObject<Env> {
 		);
 		// Grants of the last minute, which Discord's budget figure may not count yet.
 		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS recent_grant (granted_at_ms INTEGER NOT NULL)");
+		// The waiting line: a place per shard (or per ticket), its arrival order and its request, without token.
+		ctx.storage.sql.exec(
+			"CREATE TABLE IF NOT EXISTS waiting_place (place_key TEXT PRIMARY KEY, arrival INTEGER NOT NULL, waiter TEXT NOT NULL)",
+		);
 		const lastGrants = ctx.storage.sql
 			.exec<{ bucket: number; granted_at_ms: number }>("SELECT bucket, granted_at_ms FROM bucket_grant")
 			.toArray()
@@ -92,7 +118,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		this.#nextRefreshAtMs = ctx.storage.kv.get<number>(nextRefreshAtKey) ?? 0;
 		this.#tokenRejected = ctx.storage.kv.get<boolean>(tokenRejectedKey) ?? false;
 		this.#budget = ctx.storage.kv.get<StoredBudget>(sessionBudgetKey);
-		this.pacer = new Pacer({
+		this.pacer = new Pacer<QueueWaiter>({
 			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
 			lastGrants,
@@ -104,18 +130,31 @@ export class GatewayQueue extends DurableObject<Env> {
 		return this.#source;
 	}
 
-	/** Resolves when the request's shard may IDENTIFY, or with the reason it may not. */
-	async acquire(request: AcquireRequest): Promise<AcquireResult> {
+	/**
+	 * Resolves when the request's shard may IDENTIFY, or with the reason it may not.
+	 * A second call with the same ticket is the same request (the Worker calling
+	 * again after its deadline or a restart): it shares the answer or takes the
+	 * restored place back.
+	 */
+	acquire(request: AcquireRequest): Promise<AcquireResult> {
 		const arrivedAtMs = this.clock();
-		const result = await this.#acquire(request);
-		this.#record(request, result, arrivedAtMs);
-		return result;
+		const known = this.#answers.get(request.ticket);
+		if (known) return known;
+		const answer = this.#acquire(request, arrivedAtMs);
+		this.#answers.set(request.ticket, answer);
+		const settled = (result?: AcquireResult) => {
+			this.#answers.delete(request.ticket);
+			if (result) this.#record(request, result, arrivedAtMs);
+		};
+		answer.then(settled, () => settled());
+		return answer;
 	}
 
 	/** The queue as it stands; reading it takes no slot, arms no alarm and writes nothing. */
 	status(queue: string): QueueStatus {
 		const nowMs = this.clock();
-		const known = this.#budgetAt(nowMs);
+		this.#restoreOnce(nowMs);
+		const known = this.#budgetAt();
 		return queueStatus(
 			{
 				queue,
@@ -126,6 +165,8 @@ export class GatewayQueue extends DurableObject<Env> {
 				recentGrants: this.#recentGrants,
 				// `null`: a queue without a known bot enforces no budget.
 				budget: known ? budgetStatusOf(known) : null,
+				heldByBudget: known !== undefined && startsAvailable(known.budget, known.reserve) === 0,
+				warnings: this.#config.warnings,
 			},
 			nowMs,
 		);
@@ -146,8 +187,9 @@ export class GatewayQueue extends DurableObject<Env> {
 		});
 	}
 
-	async #acquire(request: AcquireRequest): Promise<AcquireResult> {
+	async #acquire(request: AcquireRequest, arrivedAtMs: number): Promise<AcquireResult> {
 		this.#queueName = request.queue;
+		this.#restoreOnce(arrivedAtMs);
 		if (request.token === undefined) {
 			this.#source = "var";
 			this.#setConcurrency(this.#config.maxConcurrency);
@@ -156,18 +198,23 @@ export class GatewayQueue extends DurableObject<Env> {
 			if (this.#arriving.size >= this.#config.maxWaitersPerQueue) return { ok: false, error: "overloaded" };
 			this.#token = request.token;
 			this.#arriving.add(request.ticket);
-			await this.#syncGatewayBot();
+			await this.#syncGatewayBot(arrivedAtMs);
 			// Down to the reserve: Discord's figure on its way may free starts.
 			if (this.#refreshing && this.#budgetRefusal(this.clock())) await this.#refreshing;
 			if (!this.#arriving.delete(request.ticket)) return { ok: false, error: "cancelled" };
 			if (this.#tokenRejected) return { ok: false, error: "unauthorized" };
 		}
 
-		const nowMs = this.clock();
+		const nowMs = request.token === undefined ? arrivedAtMs : this.clock();
 		const budgetRefusal = this.#budgetRefusal(nowMs);
-		if (budgetRefusal) return budgetRefusal;
+		if (budgetRefusal && request.refusals) return budgetRefusal;
 		const result = new Promise<AcquireResult>((resolve) => this.#settle.set(request.ticket, resolve));
-		const { superseded } = this.pacer.enqueue({ ticket: request.ticket, shard: request.shard, enqueuedAtMs: nowMs });
+		const { superseded } = this.pacer.enqueue({
+			ticket: request.ticket,
+			shard: request.shard,
+			enqueuedAtMs: nowMs,
+			refusals: request.refusals,
+		});
 		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
 		// Places kept for a retry count too: they hold memory.
 		if (this.pacer.placeCount > this.#config.maxWaitersPerQueue) {
@@ -183,26 +230,54 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * kept `RETRY_GRACE_MS` for the retry, never granted meanwhile. Returns whether it was still waiting.
 	 */
 	async cancel(ticket: string): Promise<boolean> {
+		const nowMs = this.clock();
+		this.#restoreOnce(nowMs);
 		if (this.#arriving.delete(ticket)) return true;
-		if (!this.pacer.detach(ticket, this.clock())) return false;
+		if (!this.pacer.detach(ticket, nowMs)) return false;
 		this.#resolve(ticket, { ok: false, error: "cancelled" });
-		await this.#armAlarm();
+		await this.#grantDue(nowMs);
 		return true;
 	}
 
 	override async alarm(): Promise<void> {
 		this.#alarmAtMs = null;
-		if (this.#token !== undefined) this.#startRefreshIfDue();
-		await this.#grantDue(this.clock());
+		const nowMs = this.clock();
+		this.#restoreOnce(nowMs);
+		await this.#grantDue(nowMs);
 	}
 
+	/** Reads the waiting line back after a restart: its places wait, detached, for their requests. */
+	#restoreOnce(nowMs: number): void {
+		if (this.#restored) return;
+		this.#restored = true;
+		const saved = this.ctx.storage.sql
+			.exec<{ place_key: string; arrival: number; waiter: string }>(
+				"SELECT place_key, arrival, waiter FROM waiting_place",
+			)
+			.toArray()
+			.map(
+				(row): SavedPlace<QueueWaiter> => ({ key: row.place_key, order: row.arrival, waiter: JSON.parse(row.waiter) }),
+			);
+		if (saved.length === 0) return;
+		this.pacer.restore(saved, nowMs, restoredTurnHoldMs);
+		log("queue_restored", { queue: this.#queueName, places: saved.length });
+	}
+
+	/**
+	 * What every path does, arrival, timer, alarm, cancel and Discord's answer
+	 * alike: asks Discord again when due, grants what is due within the budget,
+	 * refuses at the reserve only the requests that read refusals, persists it
+	 * all in one transaction and arms the next wake-up.
+	 */
 	async #grantDue(nowMs: number): Promise<void> {
-		const known = this.#budgetAt(nowMs);
-		const grants = this.pacer.takeDue(
-			nowMs,
-			known ? startsAvailable(known.budget, known.reserve) : Number.POSITIVE_INFINITY,
-		);
-		if (grants.length > 0) {
+		if (this.#token !== undefined) this.#startRefreshIfDue(nowMs);
+		const known = this.#budgetAt();
+		const available = known ? startsAvailable(known.budget, known.reserve) : Number.POSITIVE_INFINITY;
+		const grants = this.pacer.takeDue(nowMs, available);
+		const exhausted = available - grants.length <= 0;
+		const refused = exhausted ? this.pacer.removeWhere((waiter) => waiter.refusals) : [];
+		const changes = this.pacer.takeChanges();
+		if (grants.length > 0 || changes.length > 0) {
 			// The grant is on disk before any response leaves (output gate), so a
 			// restart still spaces the next grant of the bucket from this one and
 			// still counts the starts it spent.
@@ -214,36 +289,65 @@ export class GatewayQueue extends DurableObject<Env> {
 						grant.grantedAtMs,
 					);
 				}
-				if (known) {
+				if (known && grants.length > 0) {
 					this.#storeBudget(spend(known.budget, grants.length));
 					for (const grant of grants) {
 						this.ctx.storage.sql.exec("INSERT INTO recent_grant (granted_at_ms) VALUES (?)", grant.grantedAtMs);
 					}
 					this.ctx.storage.sql.exec("DELETE FROM recent_grant WHERE granted_at_ms <= ?", nowMs - identifyLagMs);
 				}
+				this.#savePlaces(changes);
 			});
 			for (const grant of grants) this.#resolveGrant(grant);
 		}
 		const budgetRefusal = this.#budgetRefusal(nowMs);
-		if (budgetRefusal) for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, budgetRefusal);
-		await this.#armAlarm();
+		if (budgetRefusal) for (const waiter of refused) this.#resolve(waiter.ticket, budgetRefusal);
+		await this.#armAlarm(this.#nextWakeAtMs(exhausted));
 	}
 
-	/** The budget at `nowMs` (full again past its reset) and its reserve; none for a queue without a known bot. */
-	#budgetAt(nowMs: number): { budget: StoredBudget; reserve: number } | undefined {
+	#savePlaces(changes: PlaceChange<QueueWaiter>[]): void {
+		for (const { key, place } of changes) {
+			if (place) {
+				this.ctx.storage.sql.exec(
+					"INSERT OR REPLACE INTO waiting_place (place_key, arrival, waiter) VALUES (?, ?, ?)",
+					key,
+					place.order,
+					JSON.stringify(place.waiter),
+				);
+			} else this.ctx.storage.sql.exec("DELETE FROM waiting_place WHERE place_key = ?", key);
+		}
+	}
+
+	/**
+	 * The next grant (unless the budget allows none), the next place to drop, and,
+	 * while anyone waits, the next time Discord is due: a queue whose shards each
+	 * hold one long request re-reads the budget without a new request.
+	 */
+	#nextWakeAtMs(exhausted: boolean): number | null {
+		const grantAtMs = exhausted ? undefined : this.pacer.nextDueAtMs();
+		const refreshAtMs =
+			this.#token !== undefined && !this.#refreshing && this.pacer.waitingCount > 0
+				? this.#refreshDueAtMs()
+				: undefined;
+		const times = [grantAtMs, this.pacer.nextExpiryAtMs(), refreshAtMs].filter((time) => time !== undefined);
+		return times.length > 0 ? Math.min(...times) : null;
+	}
+
+	/** The budget and its reserve; none for a queue without a known bot. */
+	#budgetAt(): { budget: StoredBudget; reserve: number } | undefined {
 		if (!this.#budget) return undefined;
-		const budget = rollOver(this.#budget, nowMs);
-		return { budget, reserve: reserveOf(budget.total, this.#config.budgetReserve) };
+		return { budget: this.#budget, reserve: reserveOf(this.#budget.total, this.#config.budgetReserve) };
 	}
 
-	/** The answer to every request while granting would cross the reserve, or `undefined` while it would not. */
+	/** The answer to a request that reads refusals while granting would cross the reserve, or `undefined` while it would not. */
 	#budgetRefusal(nowMs: number): Extract<AcquireResult, { error: "budget_reserve_reached" }> | undefined {
-		const known = this.#budgetAt(nowMs);
+		const known = this.#budgetAt();
 		if (!known || startsAvailable(known.budget, known.reserve) > 0) return undefined;
 		return {
 			ok: false,
 			error: "budget_reserve_reached",
-			retryAfterMs: known.budget.resetAtMs - nowMs,
+			// Past the reset, starts come back with Discord's next figure, due within seconds.
+			retryAfterMs: Math.max(1000, known.budget.resetAtMs - nowMs),
 			budget: budgetStatusOf(known),
 		};
 	}
@@ -293,9 +397,8 @@ export class GatewayQueue extends DurableObject<Env> {
 		this.#settle.delete(ticket);
 	}
 
-	/** Keeps exactly one alarm, at the next due grant, and none when nobody waits. */
-	async #armAlarm(): Promise<void> {
-		const nextAtMs = this.pacer.nextDueAtMs() ?? null;
+	/** Keeps exactly one alarm, at the next wake-up, and none when nothing is due. */
+	async #armAlarm(nextAtMs: number | null): Promise<void> {
 		this.#armTimer(nextAtMs);
 		if (nextAtMs === this.#alarmAtMs) return;
 		this.#alarmAtMs = nextAtMs;
@@ -353,8 +456,8 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * waits for the answer; later ones use what is known and refresh in the
 	 * background at most once a minute.
 	 */
-	async #syncGatewayBot(): Promise<void> {
-		this.#startRefreshIfDue();
+	async #syncGatewayBot(nowMs: number): Promise<void> {
+		this.#startRefreshIfDue(nowMs);
 		if (this.#source === "unknown") await this.#refreshing;
 		if (this.#source === "unknown" && !this.#tokenRejected) {
 			// Discord did not answer (or, after a restart, is not due to be asked yet).
@@ -364,31 +467,38 @@ export class GatewayQueue extends DurableObject<Env> {
 		}
 	}
 
-	#startRefreshIfDue(): void {
-		if (this.#refreshing || this.clock() < this.#refreshDueAtMs()) return;
-		this.#refreshing = this.#refreshGatewayBot().finally(() => {
-			this.#refreshing = undefined;
-		});
+	/**
+	 * Asks Discord when due. `#refreshing` never rejects, and is cleared before the
+	 * answer is acted on, so the wake-up armed then includes the next refresh.
+	 */
+	#startRefreshIfDue(nowMs: number): void {
+		if (this.#refreshing || nowMs < this.#refreshDueAtMs()) return;
+		const token = this.#token;
+		if (token === undefined) return;
+		this.#refreshing = fetchGatewayBot(token, { apiUrl: this.#config.discordApiUrl })
+			.then(async (result) => {
+				this.#refreshing = undefined;
+				this.#applyGatewayBot(result, this.clock());
+				await this.#grantDue(this.clock());
+			})
+			// A storage failure has reset the object and been logged.
+			.catch(() => undefined)
+			.finally(() => {
+				this.#refreshing = undefined;
+			});
 		this.ctx.waitUntil(this.#refreshing);
 	}
 
 	/** The regular schedule (or the back-off after a failure), brought forward by the budget's reset or a low budget. */
 	#refreshDueAtMs(): number {
 		if (!this.#budget || this.#refreshFailures > 0) return this.#nextRefreshAtMs;
-		// The budget as stored, not rolled over: its reset time passing is what makes Discord due.
 		const reserve = reserveOf(this.#budget.total, this.#config.budgetReserve);
 		return Math.min(this.#nextRefreshAtMs, budgetRefreshAtMs(this.#budget, reserve, this.#budget.syncedAtMs));
 	}
 
-	async #refreshGatewayBot(): Promise<void> {
-		const token = this.#token;
-		if (token === undefined) return;
-		const askedAtMs = this.clock();
-		const result = await fetchGatewayBot(token, { apiUrl: this.#config.discordApiUrl });
-		const nowMs = this.clock();
+	#applyGatewayBot(result: GatewayBotResult, nowMs: number): void {
 		this.#refreshFailures = result.kind === "ok" || result.kind === "unauthorized" ? 0 : this.#refreshFailures + 1;
 		this.#nextRefreshAtMs = nextRefreshAtMs(result, nowMs, this.#refreshFailures);
-		this.ctx.storage.kv.put(nextRefreshAtKey, this.#nextRefreshAtMs);
 		log("discord_gateway_bot", {
 			queue: this.#queueName,
 			outcome: result.kind,
@@ -401,34 +511,40 @@ export class GatewayQueue extends DurableObject<Env> {
 			...(result.kind === "rate_limited" && { retry_after_ms: result.retryAfterMs }),
 			next_refresh_in_ms: this.#nextRefreshAtMs - nowMs,
 		});
-
-		switch (result.kind) {
-			case "ok": {
-				this.#tokenRejected = false;
-				this.ctx.storage.kv.put(gatewayBotKey, result.gatewayBot);
-				this.ctx.storage.kv.delete(tokenRejectedKey);
-				const budget = reconcile(this.#budget, result.gatewayBot.sessionStartLimit, nowMs, {
-					sinceAsked: this.#grantsSince(askedAtMs),
-					lastMinute: this.#grantsSince(nowMs - identifyLagMs + 1),
-				});
-				this.#storeBudget({ ...budget, syncedAtMs: nowMs });
-				this.#source = "discord";
-				this.#setConcurrency(result.gatewayBot.maxConcurrency);
-				break;
+		// Not one transaction: setting the concurrency writes its own.
+		try {
+			this.ctx.storage.kv.put(nextRefreshAtKey, this.#nextRefreshAtMs);
+			switch (result.kind) {
+				case "ok": {
+					this.#tokenRejected = false;
+					this.ctx.storage.kv.put(gatewayBotKey, result.gatewayBot);
+					this.ctx.storage.kv.delete(tokenRejectedKey);
+					const budget = reconcile(
+						result.gatewayBot.sessionStartLimit,
+						nowMs,
+						this.#grantsSince(nowMs - identifyLagMs + 1),
+					);
+					this.#storeBudget({ ...budget, syncedAtMs: nowMs });
+					this.#source = "discord";
+					this.#setConcurrency(result.gatewayBot.maxConcurrency);
+					break;
+				}
+				case "unauthorized": {
+					this.#tokenRejected = true;
+					this.#source = "unknown";
+					this.#budget = undefined;
+					this.ctx.storage.kv.delete(gatewayBotKey);
+					this.ctx.storage.kv.delete(sessionBudgetKey);
+					this.ctx.storage.sql.exec("DELETE FROM recent_grant");
+					this.ctx.storage.kv.put(tokenRejectedKey, true);
+					for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
+					this.#savePlaces(this.pacer.takeChanges());
+					break;
+				}
 			}
-			case "unauthorized": {
-				this.#tokenRejected = true;
-				this.#source = "unknown";
-				this.#budget = undefined;
-				this.ctx.storage.kv.delete(gatewayBotKey);
-				this.ctx.storage.kv.delete(sessionBudgetKey);
-				this.ctx.storage.sql.exec("DELETE FROM recent_grant");
-				this.ctx.storage.kv.put(tokenRejectedKey, true);
-				for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
-				break;
-			}
+		} catch (error) {
+			this.#reset(error);
 		}
-		await this.#grantDue(nowMs);
 	}
 }
 

@@ -30,11 +30,16 @@ function backoffMs(consecutiveFailures: number): number {
 	return Math.min(firstRetryMs * 2 ** exponent, refreshIntervalMs);
 }
 
+/** However the budget calls for it, Discord's figure is asked at most this often. */
+export const minBudgetRefreshIntervalMs = 5_000;
+
 /**
  * When the budget itself calls for Discord's figure before the regular refresh:
- * at its reset, and every few seconds once it runs low.
+ * at its reset (the only way starts come back), and every few seconds once it
+ * runs low; never sooner than `minBudgetRefreshIntervalMs` after the last
+ * answer, so an answer with `reset_after: 0` cannot make a loop of calls.
  */
 export function budgetRefreshAtMs(budget: SessionBudget, reserve: number, syncedAtMs: number): number {
 	const lowRefreshAtMs = isLow(budget, reserve) ? syncedAtMs + lowBudgetRefreshIntervalMs : Number.POSITIVE_INFINITY;
-	return Math.min(budget.resetAtMs, lowRefreshAtMs);
+	return Math.max(Math.min(budget.resetAtMs, lowRefreshAtMs), syncedAtMs + minBudgetRefreshIntervalMs);
 }

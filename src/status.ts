@@ -3,7 +3,7 @@
  * and totals, shaped from the object's state at one instant. Pure: the time is a
  * parameter, so it is tested with explicit clock values.
  */
-import type { Pacer } from "./pacing";
+import type { Pacer, Waiter } from "./pacing";
 import type { ConcurrencySource } from "./queue";
 
 /** The bot's daily session-start budget, where the queue knows it. */
@@ -65,6 +65,10 @@ export interface QueueStatus {
 	estimated_finish_at: number | null;
 	/** `null` when the queue knows no bot (tokenless, or Discord not answered yet): no budget is enforced. */
 	budget: BudgetStatus | null;
+	/** The budget is down to its reserve: waiting requests are held until starts come back. */
+	held_by_budget: boolean;
+	/** Settings that work but are unsafe against Discord, such as an interval below 5000 ms. */
+	warnings: string[];
 }
 
 /** Keeps a status of a queue of thousands of waiters small: `waiting` still counts them all. */
@@ -74,12 +78,14 @@ export const recentGrantsWindowMs = 5 * 60_000;
 
 export interface StatusSource {
 	queue: string;
-	pacer: Pacer;
+	pacer: Pacer<Waiter>;
 	concurrencySource: ConcurrencySource;
 	startedAtMs: number;
 	totals: OutcomeTotals;
 	recentGrants: RecentGrants;
 	budget: BudgetStatus | null;
+	heldByBudget: boolean;
+	warnings: readonly string[];
 }
 
 export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
@@ -107,6 +113,8 @@ export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
 		recent_grants: source.recentGrants.since(nowMs - recentGrantsWindowMs),
 		estimated_finish_at: finishes.length > 0 ? Math.max(...finishes) : null,
 		budget: source.budget,
+		held_by_budget: source.heldByBudget,
+		warnings: [...source.warnings],
 	};
 }
 

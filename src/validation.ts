@@ -38,6 +38,37 @@ export function parseShard(query: URLSearchParams): number | null {
 }
 
 /**
+ * Refuses a query parameter other than `allowed`: `?shards=3` or `?shard_id=3`
+ * would otherwise be a request without a shard. The name is echoed only when it
+ * is short and plain (a bot token pasted there is not).
+ */
+export function checkQueryParameters(query: URLSearchParams, allowed: readonly string[]): void {
+	for (const name of query.keys()) {
+		if (allowed.includes(name)) continue;
+		const shown = /^[A-Za-z0-9_.-]{1,32}$/.test(name) ? `'${name}'` : "a parameter";
+		const known =
+			allowed.length > 0 ? `only ${allowed.map((known) => `'${known}'`).join(", ")} is known` : "none is known";
+		throw new ApiError("invalid_query", `Unknown query parameter ${shown}: ${known} here.`, {
+			details: { parameter: shown === "a parameter" ? null : name },
+		});
+	}
+}
+
+/** `Gateway-Queue-Refusals`: a client that sends it with `json` reads refusals; others are held, never refused. */
+export const refusalsHeader = "Gateway-Queue-Refusals";
+
+export function readsRefusals(headers: Headers): boolean {
+	const value = headers.get(refusalsHeader);
+	if (value === null) return false;
+	if (value.trim().toLowerCase() === "json") return true;
+	throw new ApiError(
+		"invalid_header",
+		`${refusalsHeader} must be "json" (refusals answered as JSON), or left out (held until granted, never refused).`,
+		{ details: { header: refusalsHeader } },
+	);
+}
+
+/**
  * The bot token of `Authorization: Bot <token>`, or `undefined` for no header or
  * another scheme. A `Bot` header without a well-formed token is rejected, and
  * the token is never echoed back.

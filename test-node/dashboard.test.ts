@@ -135,6 +135,8 @@ describe("the dashboard in headless Chromium", () => {
 			recent_grants: [{ at: nowMs - 1000, bucket: 15, shard: 999 }],
 			estimated_finish_at: nowMs + 4500 + 2 * 5500,
 			budget: { total: 2000, remaining: 873, reserve: 50, reset_at: nowMs + 3_600_000 },
+			held_by_budget: false,
+			warnings: [],
 		};
 		// A bigger bot than the stand-in Discord reports: the page is given its status.
 		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
@@ -151,6 +153,33 @@ describe("the dashboard in headless Chromium", () => {
 			(body) => body.ownerDocument.defaultView?.getComputedStyle(body).backgroundColor,
 		);
 		expect(background).toBe("rgb(17, 19, 24)");
+		await page.close();
+	});
+
+	test("shows the configuration's warnings, and says when the budget's reserve holds the waiting shards", async () => {
+		const page = await browser.newPage();
+		const nowMs = Date.now();
+		const status = {
+			queue,
+			max_concurrency: 1,
+			concurrency_source: "discord",
+			interval_ms: 200,
+			now: nowMs,
+			started_at: nowMs - 60_000,
+			waiting: 1,
+			buckets: [{ bucket: 0, waiting: 1, shards: [7], last_grant_at: nowMs - 1000, next_grant_at: nowMs }],
+			totals: { granted: 95, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 },
+			recent_grants: [],
+			estimated_finish_at: nowMs,
+			budget: { total: 100, remaining: 5, reserve: 5, reset_at: nowMs + 3_600_000 },
+			held_by_budget: true,
+			warnings: ["IDENTIFY_INTERVAL_MS is 200 ms, below Discord's 5000 ms"],
+		};
+		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
+		await page.goto(`${server.url}/_/dashboard/${queue}`);
+		await expect.poll(() => page.textContent("#warnings"), { timeout: 5000 }).toContain("below Discord's 5000 ms");
+		expect(await page.isVisible("#warnings")).toBe(true);
+		expect(await page.textContent("#budget")).toContain("At the reserve: waiting shards are held");
 		await page.close();
 	});
 

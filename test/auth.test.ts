@@ -28,11 +28,9 @@ describe("readCredentials", () => {
 		[{ authorization: basic("abc.def", secret) }, secret, "abc.def"],
 		[{ authorization: basic("", secret), "x-bot-token": "abc.def" }, secret, "abc.def"],
 		[{ authorization: basic("", "pass:with:colons") }, "pass:with:colons", undefined],
-		// Other schemes and unreadable Basic carry nothing.
-		[{ authorization: "Digest x=1" }, undefined, undefined],
+		// Unreadable Basic and Bearer carry nothing.
 		[{ authorization: "Basic !!!" }, undefined, undefined],
 		[{ authorization: "Bearer two words" }, undefined, undefined],
-		[{ authorization: "Bottle abc" }, undefined, undefined],
 	])("%j → secret %j, bot token %j", (headers, expectedSecret, expectedToken) => {
 		expect(readCredentials(request(headers))).toEqual({ secret: expectedSecret, botToken: expectedToken });
 	});
@@ -58,6 +56,27 @@ describe("readCredentials", () => {
 		expect((error as ApiError).code).toBe("invalid_token");
 		expect((error as ApiError).message).not.toMatch(/abc\.def|ghi\.jkl|bad\/user|a b|aaaa/);
 	});
+
+	it.each([
+		{ authorization: "abc.def" },
+		{ authorization: "Digest x=1" },
+		{ authorization: "Bottle abc.def" },
+		{ authorization: "Token abc.def" },
+	])(
+		"refuses %j, an Authorization in no scheme it knows, with invalid_authorization, without echoing it",
+		(headers) => {
+			let error: unknown;
+			try {
+				readCredentials(request(headers));
+			} catch (caught) {
+				error = caught;
+			}
+			expect(error).toBeInstanceOf(ApiError);
+			expect((error as ApiError).code).toBe("invalid_authorization");
+			expect((error as ApiError).status).toBe(400);
+			expect((error as ApiError).message).not.toMatch(/abc|Digest|Bottle|Token/);
+		},
+	);
 
 	it("falls back to DISCORD_TOKEN in botTokenOf, and prefers the request's own token", () => {
 		const config = parseConfig({ DISCORD_TOKEN: "from.secret" });
@@ -185,12 +204,14 @@ describe("without QUEUE_SECRET", () => {
 
 	it("logs one warning per isolate when a request reaches a queue with neither secret nor token", async () => {
 		const lines = vi.spyOn(console, "log").mockImplementation(() => {});
+		const openQueueWarnings = () =>
+			lines.mock.calls.map(([line]) => JSON.parse(String(line))).filter((line) => line.event === "open_queue");
 		const queue = appWith({});
 		await queue.fetch(request({ "x-bot-token": "abc.def" }));
-		expect(lines).not.toHaveBeenCalled();
+		expect(openQueueWarnings()).toEqual([]);
 		await queue.fetch(request());
 		await queue.fetch(request());
-		const warnings = lines.mock.calls.map(([line]) => JSON.parse(String(line)));
+		const warnings = openQueueWarnings();
 		expect(warnings).toEqual([expect.objectContaining({ event: "open_queue", level: "warn" })]);
 		expect(warnings[0].message).toContain("tokenless queues");
 	});
@@ -205,7 +226,9 @@ describe("without QUEUE_SECRET", () => {
 
 	it("does not warn when QUEUE_SECRET is set", async () => {
 		const lines = vi.spyOn(console, "log").mockImplementation(() => {});
-		await appWith({ QUEUE_SECRET: secret }).fetch(request({ authorization: `Bearer ${secret}` }));
+		await appWith({ QUEUE_SECRET: secret, IDENTIFY_INTERVAL_MS: "5500" }).fetch(
+			request({ authorization: `Bearer ${secret}` }),
+		);
 		expect(lines).not.toHaveBeenCalled();
 	});
 });

@@ -1,14 +1,5 @@
 import { describe, expect, it } from "vitest";
-import {
-	budgetPeriodMs,
-	isLow,
-	reconcile,
-	reserveOf,
-	rollOver,
-	type SessionBudget,
-	spend,
-	startsAvailable,
-} from "../src/budget";
+import { budgetPeriodMs, isLow, reconcile, reserveOf, type SessionBudget, spend, startsAvailable } from "../src/budget";
 
 const t0 = 1_800_000_000_000;
 const budget = (remaining: number, resetAtMs = t0 + 3_600_000): SessionBudget => ({
@@ -47,68 +38,50 @@ describe("spending and the reserve", () => {
 	});
 });
 
-describe("rollOver", () => {
-	it("keeps the budget until its reset time", () => {
-		const before = budget(3, t0);
-		expect(rollOver(before, t0 - 1)).toBe(before);
-	});
-
-	it("is full again from the reset time, with the next reset a day later", () => {
-		expect(rollOver(budget(3, t0), t0)).toEqual({ total: 1000, remaining: 1000, resetAtMs: t0 + budgetPeriodMs });
-	});
-
-	it("skips whole days that passed unseen", () => {
-		expect(rollOver(budget(3, t0), t0 + 2 * budgetPeriodMs + 5).resetAtMs).toBe(t0 + 3 * budgetPeriodMs);
-	});
-});
-
 describe("reconcile", () => {
-	const report = (remaining: number, resetAfterMs = 3_600_000) => ({ total: 1000, remaining, resetAfterMs });
-	const recent = (lastMinute: number, sinceAsked = 0) => ({ lastMinute, sinceAsked });
+	const report = (remaining: number, resetAfterMs = 3_600_000, total = 1000) => ({ total, remaining, resetAfterMs });
 
-	it("takes Discord's figure the first time, less grants it may not count yet", () => {
-		expect(reconcile(undefined, report(900), t0, recent(0))).toEqual({
-			total: 1000,
-			remaining: 900,
-			resetAtMs: t0 + 3_600_000,
-		});
-		expect(reconcile(undefined, report(900), t0, recent(4)).remaining).toBe(896);
+	it("takes Discord's figure, less every grant of the last minute", () => {
+		expect(reconcile(report(900), t0, 0)).toEqual({ total: 1000, remaining: 900, resetAtMs: t0 + 3_600_000 });
+		expect(reconcile(report(900), t0, 4).remaining).toBe(896);
 	});
 
-	it("lets a lower figure from Discord win: other tools of the bot spend starts too", () => {
-		expect(reconcile(budget(900), report(850), t0, recent(10)).remaining).toBe(850);
-	});
-
-	it("counts the last minute's grants as spent while Discord's figure has not caught up", () => {
-		// We granted 10 starts since Discord said 910; it still says 910: none identified yet.
-		expect(reconcile(budget(900), report(910), t0, recent(10)).remaining).toBe(900);
-		// Four of them identified.
-		expect(reconcile(budget(900), report(906), t0, recent(10)).remaining).toBe(900);
+	it("subtracts the last minute's grants from a lower figure too: Discord may not have counted them yet", () => {
+		// We think 900 are left and granted 10 in the last minute; another tool of the bot spent 50.
+		// Discord says 860 (it counted 0..10 of ours): 850 is the most that is safe.
+		expect(reconcile(report(860), t0, 10).remaining).toBe(850);
 	});
 
 	it("believes a higher figure beyond the last minute's grants (a start granted but never used)", () => {
-		expect(reconcile(budget(900), report(905), t0, recent(0)).remaining).toBe(905);
-		expect(reconcile(budget(900), report(920), t0, recent(10)).remaining).toBe(910);
-	});
-
-	it("subtracts grants made while the report was on its way, whichever figure wins", () => {
-		expect(reconcile(budget(898), report(850), t0, recent(2, 2)).remaining).toBe(848);
-		// Discord said 910 before our last 10 grants: 900 is right even though nothing was "recent" before them.
-		expect(reconcile(budget(900), report(905), t0, recent(10, 10)).remaining).toBe(895);
+		expect(reconcile(report(905), t0, 0).remaining).toBe(905);
+		expect(reconcile(report(920), t0, 10).remaining).toBe(910);
 	});
 
 	it("takes the reset time from reset_after, counted from the report", () => {
-		expect(reconcile(budget(900), report(900, 60_000), t0, recent(0)).resetAtMs).toBe(t0 + 60_000);
-	});
-
-	it("after a reset passed, starts from the full budget, and Discord's lower figure still wins", () => {
-		const stale = budget(60, t0 - 1);
-		expect(reconcile(stale, report(998, budgetPeriodMs), t0, recent(2)).remaining).toBe(998);
-		// Discord has not reset yet (our reset time was a little early): its figure wins.
-		expect(reconcile(stale, report(55, 2_000), t0, recent(2)).remaining).toBe(55);
+		expect(reconcile(report(900, 60_000), t0, 0).resetAtMs).toBe(t0 + 60_000);
 	});
 
 	it("never goes below zero", () => {
-		expect(reconcile(undefined, report(1), t0, recent(5)).remaining).toBe(0);
+		expect(reconcile(report(1), t0, 5).remaining).toBe(0);
+	});
+
+	describe("odd answers", () => {
+		it("reset_after 0: the reset is now, and nothing is given back until Discord says so", () => {
+			expect(reconcile(report(0, 0), t0, 0)).toEqual({ total: 1000, remaining: 0, resetAtMs: t0 });
+		});
+
+		it("reset_after of years: a day at most, Discord's budget being daily", () => {
+			expect(reconcile(report(10, 1e15), t0, 0).resetAtMs).toBe(t0 + budgetPeriodMs);
+		});
+
+		it("total 0: nothing to grant, whatever remaining says", () => {
+			const budget = reconcile(report(5, 3_600_000, 0), t0, 0);
+			expect(budget).toMatchObject({ total: 0, remaining: 0 });
+			expect(startsAvailable(budget, reserveOf(0, { percentOfTotal: 5 }))).toBe(0);
+		});
+
+		it("remaining above total: counted as total", () => {
+			expect(reconcile(report(5000), t0, 3).remaining).toBe(997);
+		});
 	});
 });

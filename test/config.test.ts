@@ -1,5 +1,17 @@
-import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../src/config";
+import { describe, expect, it, vi } from "vitest";
+import { ConfigError, configOf, parseConfig } from "../src/config";
+
+describe("configOf", () => {
+	it("logs each warning once, when the configuration is first read", () => {
+		const lines = vi.spyOn(console, "log").mockImplementation(() => {});
+		const env = { IDENTIFY_INTERVAL_MS: "200" };
+		configOf(env);
+		configOf(env);
+		expect(lines.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+			{ event: "unsafe_config", level: "warn", message: expect.stringContaining("IDENTIFY_INTERVAL_MS is 200 ms") },
+		]);
+	});
+});
 
 describe("parseConfig", () => {
 	it("uses the documented defaults", () => {
@@ -16,7 +28,15 @@ describe("parseConfig", () => {
 			maxQueueNameLength: 64,
 			maxUrlLength: 2048,
 			maxHeaderBytes: 16_384,
+			warnings: [],
 		});
+	});
+
+	it("accepts an interval below Discord's 5000 ms, with a warning that says what it costs", () => {
+		expect(parseConfig({ IDENTIFY_INTERVAL_MS: "5000" }).warnings).toEqual([]);
+		expect(parseConfig({ IDENTIFY_INTERVAL_MS: "200" }).warnings).toEqual([
+			"IDENTIFY_INTERVAL_MS is 200 ms, below Discord's 5000 ms: shards will be rate-limited (Invalid Session). Use it for tests only.",
+		]);
 	});
 
 	it("reads every var and secret", () => {
@@ -47,6 +67,7 @@ describe("parseConfig", () => {
 			maxQueueNameLength: 100,
 			maxUrlLength: 4096,
 			maxHeaderBytes: 8192,
+			warnings: [],
 		});
 	});
 

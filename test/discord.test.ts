@@ -70,6 +70,39 @@ describe("fetchGatewayBot", () => {
 		expect(result).toEqual({ kind: "unavailable", reason: "TypeError" });
 	});
 
+	it("answers within its timeout even when the body of the answer never ends and ignores cancellation", async () => {
+		const endless = () =>
+			new ReadableStream({ pull: () => new Promise(() => {}), cancel: () => new Promise(() => {}) });
+		for (const status of [200, 401, 502]) {
+			const result = await fetchGatewayBot("t", {
+				apiUrl,
+				timeoutMs: 20,
+				fetch: async () => new Response(endless(), { status }),
+			});
+			expect(result).toMatchObject({ kind: "unavailable" });
+		}
+	});
+
+	it("reports Discord unavailable when the body cannot be cancelled, or fetch throws at once", async () => {
+		const uncancellable = new ReadableStream({
+			cancel: () => {
+				throw new Error("cannot cancel");
+			},
+		});
+		const result = await fetchGatewayBot("t", {
+			apiUrl,
+			fetch: async () => new Response(uncancellable, { status: 503 }),
+		});
+		expect(result).toEqual({ kind: "unavailable", reason: "Error" });
+		const throwing = await fetchGatewayBot("t", {
+			apiUrl,
+			fetch: () => {
+				throw new RangeError("bad init");
+			},
+		});
+		expect(throwing).toEqual({ kind: "unavailable", reason: "RangeError" });
+	});
+
 	it("gives up on a Discord that does not answer", async () => {
 		const result = await fetchGatewayBot("t", {
 			apiUrl,

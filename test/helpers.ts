@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import type { AcquireRequest, AcquireResult, GatewayQueue } from "../src/queue";
+import { type AcquireRequest, type AcquireResult, type GatewayQueue, timerLeadMs } from "../src/queue";
 
 export type QueueStub = DurableObjectStub<GatewayQueue>;
 
@@ -48,6 +48,13 @@ export async function useFakeClock(stub: QueueStub, clock: FakeClock = newFakeCl
 	return clock;
 }
 
+/** Moves the clock to the object's pending timer's due time and fires it, as a timely `setTimeout` would. */
+export async function fireTimerOnTime(stub: QueueStub, clock: FakeClock): Promise<boolean> {
+	if (!clock.timer) return false;
+	clock.now = Math.max(clock.now, clock.timer.atMs + timerLeadMs);
+	return fireTimer(stub, clock);
+}
+
 /** Fires the object's pending timer inside the object, as `setTimeout` would; false when none is pending. */
 export async function fireTimer(stub: QueueStub, clock: FakeClock): Promise<boolean> {
 	return runInDurableObject(stub, async () => {
@@ -70,8 +77,9 @@ function newFakeClock(): FakeClock {
 	return clock;
 }
 
+/** A request as the Worker sends it; by default from a client that reads refusals (`refusals: true`). */
 export function acquireRequest(shard: number | null, extra: Partial<AcquireRequest> = {}): AcquireRequest {
-	return { ticket: crypto.randomUUID(), queue: "test", shard, ...extra };
+	return { ticket: crypto.randomUUID(), queue: "test", shard, refusals: true, ...extra };
 }
 
 /** `stub.acquire`, typed as the object's result (RPC's type of a union does not narrow). */

@@ -297,13 +297,14 @@ describe("Pacer, places kept for a retry after the client left", () => {
 		pacer.detach(second?.ticket ?? "", 1000);
 		pacer.detach(third?.ticket ?? "", 1500);
 		expect(pacer.waitingCount).toBe(0);
-		expect(pacer.nextDueAtMs()).toBe(1000 + retryGraceMs);
+		expect(pacer.nextDueAtMs()).toBeUndefined();
+		expect(pacer.nextExpiryAtMs()).toBe(1000 + retryGraceMs);
 		expect(pacer.takeDue(1000 + retryGraceMs)).toEqual([]);
 		expect(pacer.placeCount).toBe(1);
-		expect(pacer.nextDueAtMs()).toBe(1500 + retryGraceMs);
+		expect(pacer.nextExpiryAtMs()).toBe(1500 + retryGraceMs);
 		expect(pacer.takeDue(1500 + retryGraceMs)).toEqual([]);
 		expect(pacer.placeCount).toBe(0);
-		expect(pacer.nextDueAtMs()).toBeUndefined();
+		expect(pacer.nextExpiryAtMs()).toBeUndefined();
 		expect(pacer.lastGrants().get(0)).toBe(0);
 	});
 

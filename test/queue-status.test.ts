@@ -59,6 +59,8 @@ describe("GatewayQueue status", () => {
 			],
 			estimated_finish_at: startMs + 2 * intervalMs,
 			budget: null,
+			held_by_budget: false,
+			warnings: [expect.stringContaining("IDENTIFY_INTERVAL_MS is 2000 ms, below Discord's 5000 ms")],
 		});
 	});
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { budgetRefreshAtMs, lowBudgetRefreshIntervalMs, nextRefreshAtMs, refreshIntervalMs } from "../src/refresh";
+import {
+	budgetRefreshAtMs,
+	lowBudgetRefreshIntervalMs,
+	minBudgetRefreshIntervalMs,
+	nextRefreshAtMs,
+	refreshIntervalMs,
+} from "../src/refresh";
 
 const gatewayBot = { maxConcurrency: 1, sessionStartLimit: { total: 1000, remaining: 999, resetAfterMs: 1 } };
 
@@ -30,6 +36,13 @@ describe("budgetRefreshAtMs", () => {
 
 	it("asks every few seconds once the budget is low", () => {
 		expect(budgetRefreshAtMs({ ...budget, remaining: 100 }, 50, 1_000)).toBe(1_000 + lowBudgetRefreshIntervalMs);
-		expect(budgetRefreshAtMs({ ...budget, remaining: 100, resetAtMs: 2_000 }, 50, 1_000)).toBe(2_000);
+		expect(budgetRefreshAtMs({ ...budget, remaining: 100, resetAtMs: 3_000 }, 50, 1_000)).toBe(
+			1_000 + minBudgetRefreshIntervalMs,
+		);
+	});
+
+	it("asks at the reset, but never sooner than a few seconds after the last answer (reset_after: 0)", () => {
+		expect(budgetRefreshAtMs({ ...budget, resetAtMs: 1_000 }, 50, 1_000)).toBe(1_000 + minBudgetRefreshIntervalMs);
+		expect(budgetRefreshAtMs({ ...budget, resetAtMs: 20_000 }, 50, 1_000)).toBe(20_000);
 	});
 });

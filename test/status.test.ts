@@ -23,6 +23,8 @@ function source(pacer: Pacer, extra: Partial<StatusSource> = {}): StatusSource {
 		totals: noOutcomes(),
 		recentGrants: new RecentGrants(),
 		budget: null,
+		heldByBudget: false,
+		warnings: [],
 		...extra,
 	};
 }
@@ -43,6 +45,8 @@ describe("queueStatus", () => {
 			recent_grants: [],
 			estimated_finish_at: null,
 			budget: null,
+			held_by_budget: false,
+			warnings: [],
 		});
 	});
 

@@ -6,6 +6,7 @@ import { intervalMs } from "./helpers";
 const base = "http://queue.test";
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`${base}${path}`, init));
 const uniqueQueue = () => `q-${crypto.randomUUID()}`;
+const waitingOf = async (queue: string) => (await call(`/_/queues/${queue}`)).json<{ waiting: number }>();
 
 interface GrantBody {
 	message: string;
@@ -60,11 +61,12 @@ describe("the grant route (tokenless queues, MAX_CONCURRENCY=4)", () => {
 		expect(second.granted_at - first.granted_at).toBeGreaterThanOrEqual(intervalMs);
 	});
 
-	it("answers 409 to a request whose shard was requested again, and serves the newer one", async () => {
+	it("answers 409 to a request that reads refusals whose shard was requested again, and serves the newer one", async () => {
 		const queue = uniqueQueue();
+		const readsRefusals = { headers: { "gateway-queue-refusals": "json" } };
 		await call(`/${queue}?shard=0`);
-		const older = call(`/${queue}?shard=4`);
-		await new Promise((resolve) => setTimeout(resolve, 50));
+		const older = call(`/${queue}?shard=4`, readsRefusals);
+		await vi.waitFor(async () => expect((await waitingOf(queue)).waiting).toBe(1));
 		const newer = call(`/${queue}?shard=4`);
 		const superseded = await older;
 		expect(superseded.status).toBe(409);

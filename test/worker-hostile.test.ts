@@ -56,7 +56,8 @@ const cases: HostileCase[] = [
 	{ name: "65-character name", target: `/${long(65)}`, status: 400, error: "invalid_queue_name" },
 	{ name: "10 kB name", target: `/${long(10_000)}`, status: 414, error: "url_too_long" },
 	{ name: "2 kB name under the URL bound", target: `/${long(2000)}`, status: 400, error: "invalid_queue_name" },
-	{ name: "path and query of exactly 2048 characters", target: urlOf(2048), status: 200 },
+	// Within the bound, the request is read further (and its unknown parameter refused).
+	{ name: "path and query of exactly 2048 characters", target: urlOf(2048), status: 400, error: "invalid_query" },
 	{ name: "path and query of 2049 characters", target: urlOf(2049), status: 414, error: "url_too_long" },
 	{ name: "case is part of the name (another queue)", target: "/{Q}", status: 200 },
 
@@ -77,8 +78,11 @@ const cases: HostileCase[] = [
 	{ name: "encoded & inside shard", target: "/{s}?shard=1%262", status: 400, error: "invalid_shard" },
 	{ name: "shard=4294967295 (the largest)", target: "/{q}?shard=4294967295", status: 200 },
 	{ name: "leading zeros", target: "/{q}?shard=0007", status: 200 },
-	{ name: "SHARD in capitals (not the parameter)", target: "/{q}?SHARD=-1", status: 200 },
-	{ name: "shard[] (not the parameter)", target: "/{q}?shard[]=-1", status: 200 },
+	{ name: "SHARD in capitals (not the parameter)", target: "/{s}?SHARD=-1", status: 400, error: "invalid_query" },
+	{ name: "shard[] (not the parameter)", target: "/{s}?shard[]=-1", status: 400, error: "invalid_query" },
+	{ name: "shards=3 (a mistake, not a shard)", target: "/{s}?shards=3", status: 400, error: "invalid_query" },
+	{ name: "shard_id=3 (a mistake, not a shard)", target: "/{s}?shard_id=3", status: 400, error: "invalid_query" },
+	{ name: "a cache-buster beside the shard", target: "/{s}?shard=1&_=123", status: 400, error: "invalid_query" },
 	{ name: "query of 2 kB", target: `/{s}?x=${long(2100)}`, status: 414, error: "url_too_long" },
 
 	// Headers.
@@ -199,10 +203,32 @@ const cases: HostileCase[] = [
 		status: 200,
 	},
 	{
-		name: "unknown scheme (ignored)",
-		target: "/{q}",
+		name: "unknown scheme",
+		target: "/{s}",
 		init: { headers: { authorization: "Negotiate abc" } },
-		status: 200,
+		status: 400,
+		error: "invalid_authorization",
+	},
+	{
+		name: "a bare token without Bot",
+		target: "/{s}",
+		init: { headers: { authorization: "MTIz.abc.def" } },
+		status: 400,
+		error: "invalid_authorization",
+	},
+	{
+		name: "Gateway-Queue-Refusals with another value than json",
+		target: "/{s}",
+		init: { headers: { "gateway-queue-refusals": "yes" } },
+		status: 400,
+		error: "invalid_header",
+	},
+	{
+		name: "a page of another site (Sec-Fetch-Site: cross-site)",
+		target: "/{s}",
+		init: { headers: { "sec-fetch-site": "cross-site" } },
+		status: 403,
+		error: "cross_site",
 	},
 
 	// Methods.

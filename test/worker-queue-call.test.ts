@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import app from "../src/app";
 import type { AcquireRequest, AcquireResult } from "../src/queue";
+import { track } from "./helpers";
 
 /** A stand-in for the queue object, to make the Worker's call to it fail, hang or be cancelled. */
 function envWithQueue(
@@ -9,24 +10,47 @@ function envWithQueue(
 	vars: Partial<Env> = {},
 ): Env {
 	const stub = { cancel: async () => true, ...queue };
-	return { ...env, ...vars, GATEWAY_QUEUE: { getByName: () => stub } } as unknown as Env;
+	const getByName = vi.fn(() => stub);
+	return { ...env, ...vars, GATEWAY_QUEUE: { getByName } } as unknown as Env;
 }
+
+/** How many stubs the Worker asked for. */
+const stubsMade = (queue: Env) =>
+	(queue.GATEWAY_QUEUE.getByName as unknown as { mock: { calls: unknown[] } }).mock.calls.length;
+
+const grant: AcquireResult = { ok: true, shard: 1, bucket: 1, waitedMs: 0, grantedAtMs: 1 };
+const readsRefusals = { "gateway-queue-refusals": "json" };
 
 const request = (init?: RequestInit) => new Request("http://queue.test/q?shard=1", init);
 
 describe("the Worker's call to the queue object", () => {
-	it("answers 503 with Retry-After: 1 when the object was reset", async () => {
+	it("calls the object again, on a fresh stub and with the same ticket, when it was reset: the client sees a grant", async () => {
 		const reset = Object.assign(new Error("Network connection lost."), { retryable: true, durableObjectReset: true });
-		const response = await app.fetch(request(), envWithQueue({ acquire: () => Promise.reject(reset) }));
-		expect(response.status).toBe(503);
-		expect(response.headers.get("retry-after")).toBe("1");
-		expect(await response.json()).toMatchObject({ error: "queue_unavailable" });
+		const tickets: string[] = [];
+		const acquire = vi.fn(async (sent: AcquireRequest): Promise<AcquireResult> => {
+			tickets.push(sent.ticket);
+			if (tickets.length < 3) throw reset;
+			return grant;
+		});
+		const queue = envWithQueue({ acquire });
+		for (const headers of [{}, readsRefusals]) {
+			tickets.length = 0;
+			const stubsBefore = stubsMade(queue);
+			const response = await app.fetch(request({ headers }), queue);
+			expect(response.status).toBe(200);
+			expect(new Set(tickets).size).toBe(1);
+			expect(tickets).toHaveLength(3);
+			expect(stubsMade(queue) - stubsBefore).toBe(3);
+		}
 	});
 
-	it("answers 429 with Retry-After and the budget figures when the daily reserve is reached", async () => {
+	it("answers a client that reads refusals 429 with Retry-After and the budget figures at the daily reserve", async () => {
 		const budget = { total: 1000, remaining: 50, reserve: 50, reset_at: 1_800_000_000_000 };
 		const refusal: AcquireResult = { ok: false, error: "budget_reserve_reached", retryAfterMs: 7_200_500, budget };
-		const response = await app.fetch(request(), envWithQueue({ acquire: async () => refusal }));
+		const response = await app.fetch(
+			request({ headers: readsRefusals }),
+			envWithQueue({ acquire: async () => refusal }),
+		);
 		expect(response.status).toBe(429);
 		expect(response.headers.get("retry-after")).toBe("7201");
 		expect(await response.json()).toEqual({
@@ -37,14 +61,59 @@ describe("the Worker's call to the queue object", () => {
 		});
 	});
 
-	it("gives up after WAIT_TIMEOUT_MS with a 503, and gives the place up", async () => {
+	it.each<[string, AcquireResult]>([
+		["a full queue", { ok: false, error: "overloaded" }],
+		[
+			"the budget's reserve",
+			{
+				ok: false,
+				error: "budget_reserve_reached",
+				retryAfterMs: 1000,
+				budget: { total: 1, remaining: 1, reserve: 1, reset_at: 1 },
+			},
+		],
+	])("holds a client that reads no refusal at %s, asking the object again until it grants", async (_, refused) => {
+		const acquire = vi.fn<(sent: AcquireRequest) => Promise<AcquireResult>>();
+		acquire.mockResolvedValueOnce(refused).mockResolvedValueOnce(grant);
+		const response = await app.fetch(request(), envWithQueue({ acquire }));
+		expect(response.status).toBe(200);
+		expect(acquire).toHaveBeenCalledTimes(2);
+	});
+
+	it("gives a client that reads refusals a 503 after WAIT_TIMEOUT_MS, and gives the place up", async () => {
 		const cancel = vi.fn(async () => true);
 		const hung = envWithQueue({ acquire: () => new Promise(() => {}), cancel }, { WAIT_TIMEOUT_MS: "1000" });
-		const response = await app.fetch(request(), hung);
+		const response = await app.fetch(request({ headers: readsRefusals }), hung);
 		expect(response.status).toBe(503);
 		expect(response.headers.get("retry-after")).toBe("1");
 		expect(await response.json()).toMatchObject({ error: "queue_timeout" });
 		expect(cancel).toHaveBeenCalledTimes(1);
+	});
+
+	it("calls the object again after WAIT_TIMEOUT_MS for a client that reads no refusal, keeping its place", async () => {
+		const cancel = vi.fn(async () => true);
+		const tickets: string[] = [];
+		const acquire = (sent: AcquireRequest) => {
+			tickets.push(sent.ticket);
+			return tickets.length === 1 ? new Promise<AcquireResult>(() => {}) : Promise.resolve(grant);
+		};
+		const response = await app.fetch(request(), envWithQueue({ acquire, cancel }, { WAIT_TIMEOUT_MS: "1000" }));
+		expect(response.status).toBe(200);
+		expect(tickets).toHaveLength(2);
+		expect(tickets[1]).toBe(tickets[0]);
+		expect(cancel).not.toHaveBeenCalled();
+	});
+
+	it("answers a superseded client that reads no refusal nothing while it stays, and 408 once it left", async () => {
+		const client = new AbortController();
+		const acquire = vi.fn(async (): Promise<AcquireResult> => ({ ok: false, error: "superseded" }));
+		const response = track(Promise.resolve(app.fetch(request({ signal: client.signal }), envWithQueue({ acquire }))));
+		await vi.waitFor(() => expect(acquire).toHaveBeenCalled());
+		await new Promise((resolve) => setTimeout(resolve, 100));
+		expect(response.settled()).toBe(false);
+		client.abort();
+		expect((await response.promise).status).toBe(408);
+		expect(acquire).toHaveBeenCalledTimes(1);
 	});
 
 	it("cancels the waiting place with the request's ticket when the client goes away", async () => {
@@ -115,7 +184,6 @@ describe("the Worker's call to the queue object", () => {
 
 	it("passes the bot token of the request, or else DISCORD_TOKEN, to the object", async () => {
 		const seen: (string | undefined)[] = [];
-		const grant: AcquireResult = { ok: true, shard: 1, bucket: 1, waitedMs: 0, grantedAtMs: 1 };
 		const queue = envWithQueue(
 			{
 				acquire: async (sent) => {

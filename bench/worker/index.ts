@@ -31,7 +31,7 @@ export class BenchQueue extends GatewayQueue {
 	async fill(queue: string, from: number, count: number): Promise<{ grants: GrantTuple[]; refused: string[] }> {
 		const results = await Promise.all(
 			Array.from({ length: count }, (_, index) =>
-				this.acquire({ ticket: crypto.randomUUID(), queue, shard: from + index }),
+				this.acquire({ ticket: crypto.randomUUID(), queue, shard: from + index, refusals: true }),
 			),
 		);
 		const grants: GrantTuple[] = [];
