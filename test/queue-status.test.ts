@@ -1,11 +1,10 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import type { QueueStatus } from "../src/status";
 import { fakeDiscord } from "./discord-fake";
 import {
 	acquire,
 	acquireRequest,
-	armedAlarm,
 	freshQueue,
 	intervalMs,
 	type QueueStub,
