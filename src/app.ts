@@ -4,9 +4,11 @@ import { authorize, botTokenOf } from "./auth";
 import { ConfigError, configOf } from "./config";
 import { dashboardHeaders, dashboardPage } from "./dashboard";
 import { ApiError } from "./errors";
+import { contentTypes, exposition, formatFor } from "./exposition";
 import { errorMessage, log } from "./log";
+import { metricFamilies } from "./metrics";
 import type { GatewayQueue } from "./queue";
-import { queueObjectName, readStatus, waitForGrant } from "./queue-client";
+import { queueObjectName, readQueue, waitForGrant } from "./queue-client";
 import {
 	checkQueryParameters,
 	checkRequestSize,
@@ -53,9 +55,24 @@ app.on(["GET", "HEAD"], "/_/queues/*", async (c) => {
 	const queue = queueNameAfter("/_/queues", c.req.url, configOf(c.env).maxQueueNameLength);
 	checkQueryParameters(new URL(c.req.url).searchParams, []);
 	const { stubOf } = await queueOf(c, queue);
-	return c.json(await readStatus(stubOf(), queue), 200, { "cache-control": "no-store" });
+	const status = await readQueue(queue, () => stubOf().status(queue));
+	return c.json(status, 200, { "cache-control": "no-store" });
 });
 app.all("/_/queues/*", getOnly("/_/queues/{queue}"));
+
+// Prometheus or OpenMetrics, as the scraper's Accept asks; the same names and credentials as the status.
+app.on(["GET", "HEAD"], "/_/metrics/*", async (c) => {
+	const queue = queueNameAfter("/_/metrics", c.req.url, configOf(c.env).maxQueueNameLength);
+	checkQueryParameters(new URL(c.req.url).searchParams, []);
+	const { stubOf } = await queueOf(c, queue);
+	const snapshot = await readQueue(queue, () => stubOf().metrics());
+	const format = formatFor(c.req.header("accept"));
+	return c.body(exposition(metricFamilies(queue, snapshot), format), 200, {
+		"content-type": contentTypes[format],
+		"cache-control": "no-store",
+	});
+});
+app.all("/_/metrics/*", getOnly("/_/metrics/{queue}"));
 
 // The page holds no queue data: it reads the status route, with the same credentials, once a second.
 app.on(["GET", "HEAD"], "/_/dashboard/*", (c) => {

@@ -28,6 +28,8 @@ export interface Grant<W extends Waiter = Waiter> {
 	waiter: W;
 	bucket: number;
 	grantedAtMs: number;
+	/** The earliest the grant could have been: its bucket's spacing, its arrival, a restored place's held turn. */
+	dueAtMs: number;
 }
 
 /** A place as it is persisted: its request and its position in line. */
@@ -115,12 +117,12 @@ export class Pacer<W extends Waiter = Waiter> {
 	 * The same ticket is the same request: it keeps its first arrival time.
 	 * The request arrives at its `enqueuedAtMs`: detached places expired by then are dropped first.
 	 */
-	enqueue(waiter: W): { bucket: number; superseded?: W } {
+	enqueue(waiter: W): { bucket: number; superseded?: W; restored?: true } {
 		this.#dropExpired(waiter.enqueuedAtMs);
 		return this.#place(waiter, this.#nextOrder++);
 	}
 
-	#place(waiter: W, order: number): { bucket: number; superseded?: W } {
+	#place(waiter: W, order: number): { bucket: number; superseded?: W; restored?: true } {
 		const bucket = this.bucketOf(waiter.shard);
 		const key = keyOf(waiter);
 		const line = this.#lineOf(bucket);
@@ -136,7 +138,9 @@ export class Pacer<W extends Waiter = Waiter> {
 		this.#changes.set(key, place);
 		this.#placeOfTicket.set(waiter.ticket, { bucket, key });
 		const superseded = taken && taken.detachedUntilMs === undefined && !sameRequest ? taken.waiter : undefined;
-		return superseded ? { bucket, superseded } : { bucket };
+		if (superseded) return { bucket, superseded };
+		// The request (or the shard's retry) takes back a place read back after a restart.
+		return taken?.holdsTurnUntilMs !== undefined ? { bucket, restored: true } : { bucket };
 	}
 
 	/**
@@ -265,17 +269,20 @@ export class Pacer<W extends Waiter = Waiter> {
 	 */
 	takeDue(nowMs: number, limit = Number.POSITIVE_INFINITY): Grant<W>[] {
 		this.#dropExpired(nowMs);
-		const heads: { bucket: number; place: Place<W> }[] = [];
+		const heads: { bucket: number; place: Place<W>; dueAtMs: number }[] = [];
 		for (const [bucket, line] of this.#lines) {
 			const head = headOf(line);
-			if (head && nowMs >= Math.max(this.dueAtMs(bucket), head.notBeforeMs)) heads.push({ bucket, place: head.place });
+			if (!head) continue;
+			const dueAtMs = Math.max(this.dueAtMs(bucket), head.notBeforeMs);
+			if (nowMs >= dueAtMs)
+				heads.push({ bucket, place: head.place, dueAtMs: Math.max(dueAtMs, head.place.waiter.enqueuedAtMs) });
 		}
 		heads.sort((a, b) => a.place.order - b.place.order);
-		return heads.slice(0, limit).map(({ bucket, place: { waiter } }) => {
+		return heads.slice(0, limit).map(({ bucket, place: { waiter }, dueAtMs }) => {
 			this.#remove(bucket, keyOf(waiter));
 			this.#placeOfTicket.delete(waiter.ticket);
 			this.#lastGrantAtMs.set(bucket, nowMs);
-			return { waiter, bucket, grantedAtMs: nowMs };
+			return { waiter, bucket, grantedAtMs: nowMs, dueAtMs };
 		});
 	}
 

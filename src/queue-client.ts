@@ -1,11 +1,10 @@
 import { ApiError } from "./errors";
 import { errorMessage, log } from "./log";
 import type { AcquireRequest, AcquireResult, GatewayQueue } from "./queue";
-import type { QueueStatus } from "./status";
 
 type Granted = Extract<AcquireResult, { ok: true }>;
 
-/** A status read answers at once; longer means the object is stuck. */
+/** A read of the object answers at once; longer means it is stuck. */
 const statusTimeoutMs = 10_000;
 
 export interface WaitOptions {
@@ -125,11 +124,14 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 	});
 }
 
-/** The queue's status; an object that was reset or cannot be reached is a 503, as for a grant. */
-export async function readStatus(stub: DurableObjectStub<GatewayQueue>, queue: string): Promise<QueueStatus> {
+/**
+ * A read of the queue object (its status, its metrics): answered at once, so an
+ * object that was reset, cannot be reached or takes longer is a 503.
+ */
+export async function readQueue<T>(queue: string, read: () => Promise<T>): Promise<T> {
 	try {
-		const status = await withDeadline<QueueStatus>(stub.status(queue), statusTimeoutMs);
-		if (status !== "timeout") return status;
+		const result = await withDeadline<T>(read(), statusTimeoutMs);
+		if (result !== "timeout") return result;
 	} catch (error) {
 		log("queue_call_failed", { queue, error: errorMessage(error) });
 	}

@@ -3,9 +3,27 @@ import { identifyLagMs, reconcile, reserveOf, type SessionBudget, spend, startsA
 import { type Config, configOf } from "./config";
 import { fetchGatewayBot, type GatewayBot, type GatewayBotResult } from "./discord";
 import { errorMessage, log } from "./log";
+import {
+	countOutcome,
+	latenessBoundsSeconds,
+	type MetricsSnapshot,
+	maxBucketsLabelled,
+	newQueueMetrics,
+	observe,
+	type QueueMetrics,
+	upgradeQueueMetrics,
+	waitBoundsSeconds,
+} from "./metrics";
 import { type Grant, Pacer, type PlaceChange, type SavedPlace, type Waiter } from "./pacing";
 import { budgetRefreshAtMs, nextRefreshAtMs } from "./refresh";
-import { type BudgetStatus, noOutcomes, type Outcome, type QueueStatus, queueStatus, RecentGrants } from "./status";
+import {
+	type BudgetStatus,
+	type QueueStatus,
+	queueStatus,
+	type RecentGrant,
+	recentGrantsKept,
+	recentGrantsWindowMs,
+} from "./status";
 
 export interface AcquireRequest {
 	/** Unique per HTTP request; `cancel(ticket)` gives its place up. */
@@ -39,6 +57,7 @@ const nextRefreshAtKey = "gateway_bot_next_refresh_at_ms";
 const tokenRejectedKey = "token_rejected";
 const pacingConcurrencyKey = "pacing_concurrency";
 const sessionBudgetKey = "session_budget";
+const metricsKey = "queue_metrics";
 
 interface StoredBudget extends SessionBudget {
 	syncedAtMs: number;
@@ -74,7 +93,11 @@ export class GatewayQueue extends DurableObject<Env> {
 	readonly pacer: Pacer<QueueWaiter>;
 	/** The answer of each request in the object, by ticket: the same request calling again shares it. */
 	readonly #answers = new Map<string, Promise<AcquireResult>>();
-	readonly #settle = new Map<string, (result: AcquireResult) => void>();
+	/** How to answer each request in line, and what its log line needs. */
+	readonly #settle = new Map<
+		string,
+		{ resolve: (result: AcquireResult) => void; shard: number | null; arrivedAtMs: number }
+	>();
 	/** Whether the persisted waiting line has been read back (on the first call, which brings the clock). */
 	#restored = false;
 	/** Requests waiting for the bot's first `/gateway/bot` answer, before they are in line. */
@@ -93,9 +116,12 @@ export class GatewayQueue extends DurableObject<Env> {
 	/** The bot's daily budget; only bot-bound queues that Discord answered have one. */
 	#budget: StoredBudget | undefined;
 
-	readonly #startedAtMs = Date.now();
-	readonly #totals = noOutcomes();
-	readonly #recentGrants = new RecentGrants();
+	/** Counters and histograms, written with the next transaction once changed. */
+	readonly #metrics: QueueMetrics;
+	#metricsChanged: boolean;
+	/** Whether the budget held the line at the last round, and when starts last came back (grants are not late for the wait). */
+	#heldByBudget = false;
+	#startsBackAtMs = 0;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -103,8 +129,17 @@ export class GatewayQueue extends DurableObject<Env> {
 		ctx.storage.sql.exec(
 			"CREATE TABLE IF NOT EXISTS bucket_grant (bucket INTEGER PRIMARY KEY, granted_at_ms INTEGER NOT NULL)",
 		);
-		// Grants of the last minute, which Discord's budget figure may not count yet.
-		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS recent_grant (granted_at_ms INTEGER NOT NULL)");
+		// Recent grants: the status shows the last minutes; the budget counts the last minute's as
+		// maybe not counted by Discord yet. `recent_grant` (timestamps only) is what it replaces.
+		ctx.storage.sql.exec(
+			"CREATE TABLE IF NOT EXISTS grant_history (granted_at_ms INTEGER NOT NULL, bucket INTEGER NOT NULL, shard INTEGER)",
+		);
+		ctx.storage.transactionSync(() => {
+			const legacy = ctx.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'recent_grant'").toArray();
+			if (legacy.length === 0) return;
+			ctx.storage.sql.exec("INSERT INTO grant_history SELECT granted_at_ms, 0, NULL FROM recent_grant");
+			ctx.storage.sql.exec("DROP TABLE recent_grant");
+		});
 		// The waiting line: a place per shard (or per ticket), its arrival order and its request, without token.
 		ctx.storage.sql.exec(
 			"CREATE TABLE IF NOT EXISTS waiting_place (place_key TEXT PRIMARY KEY, arrival INTEGER NOT NULL, waiter TEXT NOT NULL)",
@@ -118,6 +153,9 @@ export class GatewayQueue extends DurableObject<Env> {
 		this.#nextRefreshAtMs = ctx.storage.kv.get<number>(nextRefreshAtKey) ?? 0;
 		this.#tokenRejected = ctx.storage.kv.get<boolean>(tokenRejectedKey) ?? false;
 		this.#budget = ctx.storage.kv.get<StoredBudget>(sessionBudgetKey);
+		const metrics = ctx.storage.kv.get<QueueMetrics>(metricsKey);
+		this.#metrics = metrics ? upgradeQueueMetrics(metrics) : newQueueMetrics(Date.now());
+		this.#metricsChanged = metrics === undefined;
 		this.pacer = new Pacer<QueueWaiter>({
 			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
@@ -139,14 +177,15 @@ export class GatewayQueue extends DurableObject<Env> {
 	acquire(request: AcquireRequest): Promise<AcquireResult> {
 		const arrivedAtMs = this.clock();
 		const known = this.#answers.get(request.ticket);
-		if (known) return known;
+		if (known) {
+			this.#metrics.reattached.deadline++;
+			this.#metricsChanged = true;
+			return known;
+		}
 		const answer = this.#acquire(request, arrivedAtMs);
 		this.#answers.set(request.ticket, answer);
-		const settled = (result?: AcquireResult) => {
-			this.#answers.delete(request.ticket);
-			if (result) this.#record(request, result, arrivedAtMs);
-		};
-		answer.then(settled, () => settled());
+		const forget = () => this.#answers.delete(request.ticket);
+		answer.then(forget, forget);
 		return answer;
 	}
 
@@ -160,30 +199,91 @@ export class GatewayQueue extends DurableObject<Env> {
 				queue,
 				pacer: this.pacer,
 				concurrencySource: this.#source,
-				startedAtMs: this.#startedAtMs,
-				totals: this.#totals,
-				recentGrants: this.#recentGrants,
+				startedAtMs: this.#metrics.startedAtMs,
+				totals: this.#metrics.outcomes,
+				recentGrants: this.#recentGrants(nowMs),
 				// `null`: a queue without a known bot enforces no budget.
 				budget: known ? budgetStatusOf(known) : null,
-				heldByBudget: known !== undefined && startsAvailable(known.budget, known.reserve) === 0,
+				heldByBudget: this.#isHeldByBudget(),
 				warnings: this.#config.warnings,
 			},
 			nowMs,
 		);
 	}
 
-	/** Counts and logs how a request ended: one line per grant or refusal. */
-	#record(request: AcquireRequest, result: AcquireResult, arrivedAtMs: number): void {
-		const outcome: Outcome = result.ok ? "granted" : result.error;
-		this.#totals[outcome]++;
-		const bucket = result.ok ? result.bucket : this.pacer.bucketOf(request.shard);
-		if (result.ok) this.#recentGrants.add({ at: result.grantedAtMs, bucket, shard: result.shard });
-		log(result.ok ? "grant" : "rejection", {
-			queue: request.queue,
+	/**
+	 * What a scrape of `GET /_/metrics/{queue}` reads: the counters and the queue
+	 * as it stands. Like the status, it takes no slot, arms nothing and writes nothing.
+	 */
+	metrics(): MetricsSnapshot {
+		this.#restoreOnce(this.clock());
+		const known = this.#budgetAt();
+		const labelled = this.pacer.maxConcurrency <= maxBucketsLabelled;
+		return {
+			metrics: this.#metrics,
+			maxConcurrency: this.pacer.maxConcurrency,
+			intervalMs: this.pacer.intervalMs,
+			waiting: this.pacer.waitingCount,
+			waitingPerBucket: labelled
+				? this.pacer.waitingLines(0).map(({ bucket, waiting }) => ({ bucket, waiting }))
+				: null,
+			placesKept: this.pacer.placeCount - this.pacer.waitingCount,
+			budget: known ? { ...budgetStatusOf(known), resetAtMs: known.budget.resetAtMs } : null,
+			heldByBudget: this.#isHeldByBudget(),
+		};
+	}
+
+	/** The grants of the last minutes, oldest first, as the status shows them. */
+	#recentGrants(nowMs: number): RecentGrant[] {
+		return this.ctx.storage.sql
+			.exec<{ granted_at_ms: number; bucket: number; shard: number | null }>(
+				"SELECT granted_at_ms, bucket, shard FROM grant_history WHERE granted_at_ms >= ? ORDER BY rowid DESC LIMIT ?",
+				nowMs - recentGrantsWindowMs,
+				recentGrantsKept,
+			)
+			.toArray()
+			.reverse()
+			.map((row) => ({ at: row.granted_at_ms, bucket: row.bucket, shard: row.shard }));
+	}
+
+	#isHeldByBudget(): boolean {
+		const known = this.#budgetAt();
+		return known !== undefined && startsAvailable(known.budget, known.reserve) === 0;
+	}
+
+	/** Counts and logs a refusal: one line each. */
+	#refuse(shard: number | null, arrivedAtMs: number, result: Extract<AcquireResult, { ok: false }>): AcquireResult {
+		countOutcome(this.#metrics, result.error);
+		this.#metricsChanged = true;
+		log("rejection", {
+			queue: this.#queueName,
+			bucket: this.pacer.bucketOf(shard),
+			shard,
+			waited_ms: this.clock() - arrivedAtMs,
+			outcome: result.error,
+		});
+		return result;
+	}
+
+	/** Counts and logs a grant, in the round that makes it: one line each. */
+	#recordGrant({ waiter, bucket, grantedAtMs, dueAtMs }: Grant<QueueWaiter>): void {
+		countOutcome(this.#metrics, "granted");
+		observe(this.#metrics.waitSeconds, waitBoundsSeconds, (grantedAtMs - waiter.enqueuedAtMs) / 1000);
+		const latenessMs = grantedAtMs - Math.max(dueAtMs, this.#startsBackAtMs);
+		observe(this.#metrics.latenessSeconds, latenessBoundsSeconds, Math.max(0, latenessMs) / 1000);
+		this.#metricsChanged = true;
+		this.ctx.storage.sql.exec(
+			"INSERT INTO grant_history (granted_at_ms, bucket, shard) VALUES (?, ?, ?)",
+			grantedAtMs,
 			bucket,
-			shard: request.shard,
-			waited_ms: result.ok ? result.waitedMs : this.clock() - arrivedAtMs,
-			outcome,
+			waiter.shard,
+		);
+		log("grant", {
+			queue: this.#queueName,
+			bucket,
+			shard: waiter.shard,
+			waited_ms: grantedAtMs - waiter.enqueuedAtMs,
+			outcome: "granted",
 		});
 	}
 
@@ -195,27 +295,35 @@ export class GatewayQueue extends DurableObject<Env> {
 			this.#setConcurrency(this.#config.maxConcurrency);
 		} else {
 			// Bounded like the line itself, while Discord's first answer is awaited.
-			if (this.#arriving.size >= this.#config.maxWaitersPerQueue) return { ok: false, error: "overloaded" };
+			if (this.#arriving.size >= this.#config.maxWaitersPerQueue) {
+				return this.#refuse(request.shard, arrivedAtMs, { ok: false, error: "overloaded" });
+			}
 			this.#token = request.token;
 			this.#arriving.add(request.ticket);
 			await this.#syncGatewayBot(arrivedAtMs);
 			// Down to the reserve: Discord's figure on its way may free starts.
 			if (this.#refreshing && this.#budgetRefusal(this.clock())) await this.#refreshing;
-			if (!this.#arriving.delete(request.ticket)) return { ok: false, error: "cancelled" };
-			if (this.#tokenRejected) return { ok: false, error: "unauthorized" };
+			if (!this.#arriving.delete(request.ticket)) {
+				return this.#refuse(request.shard, arrivedAtMs, { ok: false, error: "cancelled" });
+			}
+			if (this.#tokenRejected) return this.#refuse(request.shard, arrivedAtMs, { ok: false, error: "unauthorized" });
 		}
 
 		const nowMs = request.token === undefined ? arrivedAtMs : this.clock();
 		const budgetRefusal = this.#budgetRefusal(nowMs);
-		if (budgetRefusal && request.refusals) return budgetRefusal;
-		const result = new Promise<AcquireResult>((resolve) => this.#settle.set(request.ticket, resolve));
-		const { superseded } = this.pacer.enqueue({
+		if (budgetRefusal && request.refusals) return this.#refuse(request.shard, arrivedAtMs, budgetRefusal);
+		if (budgetRefusal) this.#metrics.heldAtReserve++;
+		const result = new Promise<AcquireResult>((resolve) =>
+			this.#settle.set(request.ticket, { resolve, shard: request.shard, arrivedAtMs }),
+		);
+		const { superseded, restored } = this.pacer.enqueue({
 			ticket: request.ticket,
 			shard: request.shard,
 			enqueuedAtMs: nowMs,
 			refusals: request.refusals,
 		});
 		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
+		if (restored) this.#metrics.reattached.restart++;
 		// Places kept for a retry count too: they hold memory.
 		if (this.pacer.placeCount > this.#config.maxWaitersPerQueue) {
 			this.pacer.cancel(request.ticket);
@@ -273,11 +381,15 @@ export class GatewayQueue extends DurableObject<Env> {
 		if (this.#token !== undefined) this.#startRefreshIfDue(nowMs);
 		const known = this.#budgetAt();
 		const available = known ? startsAvailable(known.budget, known.reserve) : Number.POSITIVE_INFINITY;
+		if (available > 0 && this.#heldByBudget) this.#startsBackAtMs = nowMs;
 		const grants = this.pacer.takeDue(nowMs, available);
 		const exhausted = available - grants.length <= 0;
 		const refused = exhausted ? this.pacer.removeWhere((waiter) => waiter.refusals) : [];
+		// The requests left are held from now on: count each once per hold.
+		if (exhausted && !this.#heldByBudget) this.#metrics.heldAtReserve += this.pacer.waitingCount;
+		this.#heldByBudget = exhausted && known !== undefined;
 		const changes = this.pacer.takeChanges();
-		if (grants.length > 0 || changes.length > 0) {
+		if (grants.length > 0 || changes.length > 0 || this.#metricsChanged) {
 			// The grant is on disk before any response leaves (output gate), so a
 			// restart still spaces the next grant of the bucket from this one and
 			// still counts the starts it spent.
@@ -288,15 +400,16 @@ export class GatewayQueue extends DurableObject<Env> {
 						grant.bucket,
 						grant.grantedAtMs,
 					);
+					this.#recordGrant(grant);
 				}
-				if (known && grants.length > 0) {
-					this.#storeBudget(spend(known.budget, grants.length));
-					for (const grant of grants) {
-						this.ctx.storage.sql.exec("INSERT INTO recent_grant (granted_at_ms) VALUES (?)", grant.grantedAtMs);
-					}
-					this.ctx.storage.sql.exec("DELETE FROM recent_grant WHERE granted_at_ms <= ?", nowMs - identifyLagMs);
+				if (grants.length > 0) {
+					if (known) this.#storeBudget(spend(known.budget, grants.length));
+					const keptMs = Math.max(recentGrantsWindowMs, identifyLagMs);
+					this.ctx.storage.sql.exec("DELETE FROM grant_history WHERE granted_at_ms <= ?", nowMs - keptMs);
 				}
 				this.#savePlaces(changes);
+				if (this.#metricsChanged) this.ctx.storage.kv.put(metricsKey, this.#metrics);
+				this.#metricsChanged = false;
 			});
 			for (const grant of grants) this.#resolveGrant(grant);
 		}
@@ -354,7 +467,7 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	#grantsSince(sinceMs: number): number {
 		return this.ctx.storage.sql
-			.exec<{ count: number }>("SELECT COUNT(*) AS count FROM recent_grant WHERE granted_at_ms >= ?", sinceMs)
+			.exec<{ count: number }>("SELECT COUNT(*) AS count FROM grant_history WHERE granted_at_ms >= ?", sinceMs)
 			.one().count;
 	}
 
@@ -392,9 +505,13 @@ export class GatewayQueue extends DurableObject<Env> {
 		});
 	}
 
+	/** Answers a request in line; a refusal is counted and logged here, a grant in its round. */
 	#resolve(ticket: string, result: AcquireResult): void {
-		this.#settle.get(ticket)?.(result);
+		const waiting = this.#settle.get(ticket);
+		if (!waiting) return;
 		this.#settle.delete(ticket);
+		if (!result.ok) this.#refuse(waiting.shard, waiting.arrivedAtMs, result);
+		waiting.resolve(result);
 	}
 
 	/** Keeps exactly one alarm, at the next wake-up, and none when nothing is due. */
@@ -498,6 +615,8 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	#applyGatewayBot(result: GatewayBotResult, nowMs: number): void {
 		this.#refreshFailures = result.kind === "ok" || result.kind === "unauthorized" ? 0 : this.#refreshFailures + 1;
+		this.#metrics.gatewayBotCalls[result.kind]++;
+		this.#metricsChanged = true;
 		this.#nextRefreshAtMs = nextRefreshAtMs(result, nowMs, this.#refreshFailures);
 		log("discord_gateway_bot", {
 			queue: this.#queueName,
@@ -535,7 +654,6 @@ export class GatewayQueue extends DurableObject<Env> {
 					this.#budget = undefined;
 					this.ctx.storage.kv.delete(gatewayBotKey);
 					this.ctx.storage.kv.delete(sessionBudgetKey);
-					this.ctx.storage.sql.exec("DELETE FROM recent_grant");
 					this.ctx.storage.kv.put(tokenRejectedKey, true);
 					for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
 					this.#savePlaces(this.pacer.takeChanges());

@@ -82,7 +82,8 @@ export interface StatusSource {
 	concurrencySource: ConcurrencySource;
 	startedAtMs: number;
 	totals: OutcomeTotals;
-	recentGrants: RecentGrants;
+	/** Oldest first, at most `recentGrantsKept`, of the last `recentGrantsWindowMs`. */
+	recentGrants: RecentGrant[];
 	budget: BudgetStatus | null;
 	heldByBudget: boolean;
 	warnings: readonly string[];
@@ -110,7 +111,7 @@ export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
 		waiting: pacer.waitingCount,
 		buckets,
 		totals: { ...source.totals },
-		recent_grants: source.recentGrants.since(nowMs - recentGrantsWindowMs),
+		recent_grants: source.recentGrants.filter((grant) => grant.at >= nowMs - recentGrantsWindowMs),
 		estimated_finish_at: finishes.length > 0 ? Math.max(...finishes) : null,
 		budget: source.budget,
 		held_by_budget: source.heldByBudget,
@@ -120,18 +121,4 @@ export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
 
 export function noOutcomes(): OutcomeTotals {
 	return Object.fromEntries(outcomes.map((outcome) => [outcome, 0])) as OutcomeTotals;
-}
-
-/** The latest grants, at most `recentGrantsKept`, oldest first. */
-export class RecentGrants {
-	readonly #grants: RecentGrant[] = [];
-
-	add(grant: RecentGrant): void {
-		this.#grants.push(grant);
-		if (this.#grants.length > recentGrantsKept) this.#grants.shift();
-	}
-
-	since(sinceMs: number): RecentGrant[] {
-		return this.#grants.filter((grant) => grant.at >= sinceMs);
-	}
 }

@@ -108,3 +108,15 @@ export function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: (
 	});
 	return { promise: tracked, settled: () => settled };
 }
+
+/** Everything a read must leave alone: the tables and their rows, the stored keys and values, the alarm, the line. */
+export async function stateOf(stub: QueueStub) {
+	const storage = await runInDurableObject(stub, async (_queue, state) => ({
+		tables: state.storage.sql.exec("SELECT name FROM sqlite_master ORDER BY name").toArray(),
+		grants: state.storage.sql.exec("SELECT * FROM bucket_grant ORDER BY bucket").toArray(),
+		history: state.storage.sql.exec("SELECT * FROM grant_history ORDER BY rowid").toArray(),
+		places: state.storage.sql.exec("SELECT * FROM waiting_place ORDER BY place_key").toArray(),
+		keys: [...state.storage.kv.list()],
+	}));
+	return { storage, alarm: await armedAlarm(stub), waiting: await waitingCount(stub) };
+}

@@ -1,30 +1,20 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import type { QueueStatus } from "../src/status";
 import { fakeDiscord } from "./discord-fake";
 import {
 	acquire,
 	acquireRequest,
-	armedAlarm,
 	freshQueue,
 	intervalMs,
 	type QueueStub,
+	stateOf,
 	useFakeClock,
 	waitingCount,
 } from "./helpers";
 
 /** `stub.status`, typed as the object's result. */
 const statusOf = async (stub: QueueStub, queue = "test"): Promise<QueueStatus> => stub.status(queue);
-
-/** Everything a status read could change: storage rows and keys, the alarm, the waiting lines. */
-async function stateOf(stub: QueueStub) {
-	const storage = await runInDurableObject(stub, async (_queue, state) => ({
-		tables: state.storage.sql.exec("SELECT name FROM sqlite_master ORDER BY name").toArray(),
-		grants: state.storage.sql.exec("SELECT * FROM bucket_grant ORDER BY bucket").toArray(),
-		keys: [...state.storage.kv.list()],
-	}));
-	return { storage, alarm: await armedAlarm(stub), waiting: await waitingCount(stub) };
-}
 
 afterEach(() => {
 	vi.restoreAllMocks();

@@ -4,8 +4,6 @@ import {
 	noOutcomes,
 	type QueueStatus,
 	queueStatus,
-	RecentGrants,
-	recentGrantsKept,
 	recentGrantsWindowMs,
 	type StatusSource,
 	shardsListedPerBucket,
@@ -21,7 +19,7 @@ function source(pacer: Pacer, extra: Partial<StatusSource> = {}): StatusSource {
 		concurrencySource: "var",
 		startedAtMs: 100,
 		totals: noOutcomes(),
-		recentGrants: new RecentGrants(),
+		recentGrants: [],
 		budget: null,
 		heldByBudget: false,
 		warnings: [],
@@ -84,26 +82,16 @@ describe("queueStatus", () => {
 	});
 
 	it("shows the grants of the last five minutes, oldest first", () => {
-		const recentGrants = new RecentGrants();
 		const nowMs = 1_000_000;
-		recentGrants.add({ at: nowMs - recentGrantsWindowMs - 1, bucket: 0, shard: 0 });
-		recentGrants.add({ at: nowMs - recentGrantsWindowMs, bucket: 1, shard: 1 });
-		recentGrants.add({ at: nowMs, bucket: 0, shard: null });
+		const recentGrants = [
+			{ at: nowMs - recentGrantsWindowMs - 1, bucket: 0, shard: 0 },
+			{ at: nowMs - recentGrantsWindowMs, bucket: 1, shard: 1 },
+			{ at: nowMs, bucket: 0, shard: null },
+		];
 		const status = queueStatus(source(new Pacer({ maxConcurrency: 2, intervalMs }), { recentGrants }), nowMs);
 		expect(status.recent_grants).toEqual([
 			{ at: nowMs - recentGrantsWindowMs, bucket: 1, shard: 1 },
 			{ at: nowMs, bucket: 0, shard: null },
 		]);
-	});
-});
-
-describe("RecentGrants", () => {
-	it("keeps the latest grants only", () => {
-		const grants = new RecentGrants();
-		for (let at = 0; at < recentGrantsKept + 10; at++) grants.add({ at, bucket: 0, shard: at });
-		const kept = grants.since(0);
-		expect(kept).toHaveLength(recentGrantsKept);
-		expect(kept[0]?.at).toBe(10);
-		expect(kept.at(-1)?.at).toBe(recentGrantsKept + 9);
 	});
 });
