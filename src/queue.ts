@@ -312,7 +312,8 @@ export class GatewayQueue extends DurableObject<Env> {
 		const nowMs = request.token === undefined ? arrivedAtMs : this.clock();
 		const budgetRefusal = this.#budgetRefusal(nowMs);
 		if (budgetRefusal && request.refusals) return this.#refuse(request.shard, arrivedAtMs, budgetRefusal);
-		if (budgetRefusal) this.#metrics.heldAtReserve++;
+		// Held from its arrival; when the hold only begins with this round, the round counts it.
+		if (budgetRefusal && this.#heldByBudget) this.#countHeld(1);
 		const result = new Promise<AcquireResult>((resolve) =>
 			this.#settle.set(request.ticket, { resolve, shard: request.shard, arrivedAtMs }),
 		);
@@ -323,7 +324,10 @@ export class GatewayQueue extends DurableObject<Env> {
 			refusals: request.refusals,
 		});
 		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
-		if (restored) this.#metrics.reattached.restart++;
+		if (restored) {
+			this.#metrics.reattached.restart++;
+			this.#metricsChanged = true;
+		}
 		// Places kept for a retry count too: they hold memory.
 		if (this.pacer.placeCount > this.#config.maxWaitersPerQueue) {
 			this.pacer.cancel(request.ticket);
@@ -386,7 +390,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		const exhausted = available - grants.length <= 0;
 		const refused = exhausted ? this.pacer.removeWhere((waiter) => waiter.refusals) : [];
 		// The requests left are held from now on: count each once per hold.
-		if (exhausted && !this.#heldByBudget) this.#metrics.heldAtReserve += this.pacer.waitingCount;
+		if (exhausted && !this.#heldByBudget) this.#countHeld(this.pacer.waitingCount);
 		this.#heldByBudget = exhausted && known !== undefined;
 		const changes = this.pacer.takeChanges();
 		if (grants.length > 0 || changes.length > 0 || this.#metricsChanged) {
@@ -416,6 +420,11 @@ export class GatewayQueue extends DurableObject<Env> {
 		const budgetRefusal = this.#budgetRefusal(nowMs);
 		if (budgetRefusal) for (const waiter of refused) this.#resolve(waiter.ticket, budgetRefusal);
 		await this.#armAlarm(this.#nextWakeAtMs(exhausted));
+	}
+
+	#countHeld(requests: number): void {
+		this.#metrics.heldAtReserve += requests;
+		this.#metricsChanged ||= requests > 0;
 	}
 
 	#savePlaces(changes: PlaceChange<QueueWaiter>[]): void {

@@ -119,6 +119,10 @@ describe("GatewayQueue metrics", () => {
 			gatewayBotCalls: { ok: 1, unauthorized: 0, rate_limited: 0, unavailable: 0 },
 			outcomes: { granted: 2, budget_reserve_reached: 1 },
 		});
+		// One more arriving while the hold lasts is counted once too.
+		void acquire(stub, blind(4));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		expect((await metricsOf(stub)).metrics.heldAtReserve).toBe(2);
 	});
 
 	it("count a request that comes back with its ticket: past the Worker's deadline, and after a restart", async () => {
