@@ -1,5 +1,5 @@
 import { Client, GatewayIntentBits } from "discord.js";
-import { QueueIdentifyThrottler } from "gateway-queue/client";
+import { QueueIdentifyThrottler } from "gateway-queue-client";
 
 const token = process.env.DISCORD_TOKEN ?? "";
 const client = new Client({

@@ -2,16 +2,13 @@
  * End to end: a real `@discordjs/ws` WebSocketManager whose shards ask the queue
  * (`wrangler dev`) through `QueueIdentifyThrottler`, against a fake Discord.
  */
-import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { REST } from "@discordjs/rest";
 import { type IIdentifyThrottler, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws";
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
+import { QueueIdentifyThrottler, waitForIdentify } from "../packages/client/src/index.ts";
 import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
 import { type FakeDiscord, startFakeDiscord } from "../scripts/fake-discord.ts";
-import { QueueIdentifyThrottler, waitForIdentify } from "../src/client/index.ts";
 
 // Looks like a bot token (the queue checks the form); Discord here is the fake one.
 const token = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GfAkE0.e2e-test-token_not-a-real-one-0123456789";
@@ -20,7 +17,6 @@ const intervalMs = 400;
 // between (HTTP answer, throttler, WebSocket send), on a machine busy with the other test project. Without
 // the queue the gaps are ~3 ms, so this tolerance still catches any missing or wrong pacing.
 const toleranceMs = 100;
-const repositoryRoot = join(import.meta.dirname, "..");
 
 let discord: FakeDiscord;
 let queue: DevServer;
@@ -133,23 +129,4 @@ test("destroying a shard that waits for the queue aborts its HTTP request and re
 		fillers.abort();
 		await Promise.all(filled);
 	}
-});
-
-test("the built entry gateway-queue/client runs on plain Node.js and gets a grant", async () => {
-	const run = promisify(execFile);
-	await run("npm", ["run", "build:client"], { cwd: repositoryRoot });
-	const script = `
-		import { waitForIdentify } from "gateway-queue/client";
-		const grant = await waitForIdentify(5, { url: process.argv[1], token: process.argv[2] });
-		console.log(JSON.stringify(grant));
-	`;
-	const { stdout } = await run(
-		process.execPath,
-		["--input-type=module", "-e", script, `${queue.url}/e2e-node`, token],
-		{
-			cwd: repositoryRoot,
-			timeout: 20_000,
-		},
-	);
-	expect(JSON.parse(stdout)).toMatchObject({ shard: 5, bucket: 1 });
 });
