@@ -1,6 +1,6 @@
 /**
  * A fake Discord on one local port, enough for the queue and for discord.js, Discordeno and
- * discord.py: `GET /api/v10/gateway/bot`, `/gateway` and `/users/@me`, and a gateway that says
+ * discord.py: `GET /api/v10/gateway/bot`, `/gateway`, `/users/@me` and `/oauth2/applications/@me`, and a gateway that says
  * HELLO, acknowledges heartbeats, answers IDENTIFY with READY and RESUME with RESUMED, recording
  * when each IDENTIFY came. It speaks JSON, plain or with `compress=zlib-stream` (discord.py always
  * asks for it), as the client asks; any other encoding or compression is refused with a close code.
@@ -31,6 +31,8 @@ export interface FakeDiscord {
 	/** The gateway, for clients told it directly (Discordeno). */
 	gatewayUrl: string;
 	identifies: Identify[];
+	/** Gateway connections opened so far (a shard that reconnects opens another). */
+	connectionsOpened(): number;
 	/** RESUMEs, by shard, in order. */
 	resumes: number[];
 	/** Authorization headers of the `/gateway/bot` calls. */
@@ -53,6 +55,19 @@ export interface FakeDiscordOptions {
 	remaining?: number;
 }
 
+const application = {
+	id: "1",
+	name: "fake",
+	description: "",
+	icon: null,
+	rpc_origins: [],
+	bot_public: false,
+	bot_require_code_grant: false,
+	owner: { id: "2", username: "owner", discriminator: "0", global_name: null, avatar: null },
+	team: null,
+	verify_key: "0",
+	flags: 0,
+};
 const botUser = { id: "1", username: "fake", discriminator: "0", global_name: null, avatar: null, bot: true };
 
 export async function startFakeDiscord({
@@ -67,6 +82,7 @@ export async function startFakeDiscord({
 	/** The open connection of each identified shard. */
 	const connections = new Map<number, { socket: WebSocket; send: (payload: object) => void }>();
 	const failingResumes = new Map<number, number>();
+	let opened = 0;
 	const server = createServer((request: IncomingMessage, response: ServerResponse) => {
 		const authorization = request.headers.authorization ?? "";
 		const accepted = token === undefined ? authorization.startsWith("Bot ") : authorization === `Bot ${token}`;
@@ -81,14 +97,18 @@ export async function startFakeDiscord({
 				session_start_limit: { total: 1000, remaining, reset_after: 86_400_000, max_concurrency: maxConcurrency },
 			});
 		}
-		if (request.url === "/api/v10/users/@me") {
+		// discord.py's login reads both.
+		if (request.url === "/api/v10/users/@me" || request.url === "/api/v10/oauth2/applications/@me") {
 			if (!accepted) return reply(response, 401, { message: "401: Unauthorized", code: 0 });
-			return reply(response, 200, { ...botUser, flags: 0, public_flags: 0, verified: true, mfa_enabled: false });
+			if (request.url.endsWith("/users/@me"))
+				return reply(response, 200, { ...botUser, flags: 0, public_flags: 0, verified: true, mfa_enabled: false });
+			return reply(response, 200, application);
 		}
 		reply(response, 404, { message: "404: Not Found", code: 0 });
 	});
 	const gateway = new WebSocketServer({ server });
 	gateway.on("connection", (socket, request) => {
+		opened += 1;
 		const query = new URL(request.url ?? "/", "http://gateway").searchParams;
 		const compress = query.get("compress");
 		if ((query.get("encoding") ?? "json") !== "json")
@@ -147,6 +167,7 @@ export async function startFakeDiscord({
 		restApiBase: `http://127.0.0.1:${port}/api`,
 		gatewayUrl,
 		identifies,
+		connectionsOpened: () => opened,
 		resumes,
 		gatewayBotAuthorizations,
 		closeShard: (shard, code) => connectionOf(shard).socket.close(code, "closed by the fake Discord"),
