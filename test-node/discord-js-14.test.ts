@@ -12,6 +12,7 @@ import { WebSocketManager } from "@discordjs/ws";
 import { Client, Events } from "discord.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { IdentifyQueueError, QueueIdentifyThrottler } from "../packages/client/src/index.ts";
+import { freePort } from "../scripts/dev-server.ts";
 import {
 	expectEachIdentifyGranted,
 	expectSpacing,
@@ -116,6 +117,31 @@ describe.each(Object.entries(versions))("the throttler's failures on %s", (versi
 		expect(errors[0]).toMatchObject({ code: "not_a_grant", status: 200 });
 		expect(servers.discord.identifies.length).toBe(identifiesBefore);
 		expect(servers.discord.connectionsOpened() - connectionsBefore).toBe(1);
+	});
+
+	test("a queue that cannot be reached is warned about after a few attempts, and the shard waits without IDENTIFY", async () => {
+		const warnings: string[] = [];
+		const closedPort = await freePort();
+		const throttler = new QueueIdentifyThrottler({
+			url: `http://127.0.0.1:${closedPort}/mybot`,
+			token,
+			backoffBaseMs: 20,
+			backoffMaxMs: 50,
+			warn: (message) => warnings.push(message),
+		});
+		const shard = shardWith(throttler);
+		const identifiesBefore = servers.discord.identifies.length;
+		void shard.start().catch(() => undefined);
+		try {
+			await vi.waitFor(() => expect(warnings).toHaveLength(1), { timeout: 10_000, interval: 20 });
+		} finally {
+			await shard.stop();
+		}
+		expect(warnings[0]).toMatch(
+			/^identify queue http:\/\/127\.0\.0\.1:\d+\/mybot: shard 0: 3 failed requests in a row/,
+		);
+		expect(warnings[0]).not.toContain(token);
+		expect(servers.discord.identifies.length).toBe(identifiesBefore);
 	});
 
 	test("a fetch that throws is reported and retried on the same connection, then the shard IDENTIFYs once", async () => {
