@@ -17,6 +17,8 @@ const python = requireTool(
 	"apt-get install python3-discord python3-aiohttp (Debian's /usr/bin/python3), or set PYTHON to a python3 that has discord.py 2 and aiohttp",
 );
 const run = promisify(execFile);
+/** No __pycache__ left in the work tree. */
+const env = { ...process.env, PYTHONDONTWRITEBYTECODE: "1" };
 const root = join(import.meta.dirname, "..");
 const maxConcurrency = 2;
 
@@ -32,6 +34,7 @@ describe.skipIf(python.missing)("discord.py", () => {
 	test("the Python module's unit tests pass", async () => {
 		const { stderr } = await run(python.path ?? "", ["-m", "unittest", "-v", "test_gateway_queue"], {
 			cwd: join(root, "clients", "python"),
+			env,
 			timeout: 60_000,
 		});
 		expect(stderr).toMatch(/\nOK\n?$/);
@@ -41,7 +44,7 @@ describe.skipIf(python.missing)("discord.py", () => {
 		const before = servers.discord.identifies.length;
 		const { stdout } = await run(python.path ?? "", [join(root, "test-node", "discord_py_bot.py")], {
 			env: {
-				...process.env,
+				...env,
 				API_URL: servers.discord.apiUrl,
 				QUEUE_URL: `${servers.queue.url}/discord-py`,
 				DISCORD_TOKEN: token,
