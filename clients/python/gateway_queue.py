@@ -82,7 +82,8 @@ async def wait_for_identify(
                 # A redirect would take the credentials elsewhere.
                 allow_redirects=token is None and secret is None,
             ) as response:
-                status, text, retry_after_header = response.status, await response.text(), response.headers.get("Retry-After")
+                status, text = response.status, await response.text()
+                retry_after_header = response.headers.get("Retry-After")
         except aiohttp.ClientError as error:
             status, text, retry_after_header, reason = 0, "", None, type(error).__name__
         except asyncio.TimeoutError:
@@ -93,7 +94,8 @@ async def wait_for_identify(
         retry_after = _retry_after(body, retry_after_header)
         if status == 200 and body.get("message") == GRANT_MESSAGE:
             return body
-        if status == 0 or (status == 429 and (retry_after or 0) <= max_retry_after) or (status >= 500 and code != "misconfigured"):
+        short_429 = status == 429 and (retry_after or 0) <= max_retry_after
+        if status == 0 or short_429 or (status >= 500 and code != "misconfigured"):
             failures += 1
             step = min(backoff_max, backoff_base * 2 ** min(failures - 1, 52))
             wait = min(retry_after or 0, max_retry_after)
@@ -101,13 +103,21 @@ async def wait_for_identify(
             reason = reason if status == 0 else f"HTTP {status} {code}"
             if failures >= warn_after and time.monotonic() - last_warning >= 60:
                 last_warning = time.monotonic()
-                log.warning("identify queue: shard %s: %s failed requests in a row, the last %s; asking again in %.1f s", shard_id, failures, reason, delay)
+                log.warning(
+                    "identify queue: shard %s: %s failed requests in a row, the last %s; asking again in %.1f s",
+                    shard_id,
+                    failures,
+                    reason,
+                    delay,
+                )
             await _sleep(delay)
             continue
         if 200 <= status < 300:
-            raise IdentifyQueueError(status, "not_a_grant", "no grant message: is the URL the queue itself (not /_/health, the dashboard, a proxy's page)?")
+            hint = "is the URL the queue itself (not /_/health, the dashboard, a proxy's page)?"
+            raise IdentifyQueueError(status, "not_a_grant", f"no grant message: {hint}")
         if 300 <= status < 400:
-            raise IdentifyQueueError(status, "redirect", "not followed while credentials are sent: give the queue's own URL")
+            hint = "not followed while credentials are sent: give the queue's own URL"
+            raise IdentifyQueueError(status, "redirect", hint)
         raise IdentifyQueueError(status, code, str(body.get("message", text[:200])), retry_after)
 
 
@@ -137,9 +147,11 @@ def _retry_after(body: dict[str, Any], header: Optional[str]) -> Optional[float]
 
 
 class GatewayQueueMixin:
-    """Put it first: ``class Bot(GatewayQueueMixin, commands.AutoShardedBot)``; then ``Bot(..., gateway_queue_url=URL)``."""
+    """Put it first: ``class Bot(GatewayQueueMixin, commands.AutoShardedBot)``, then ``Bot(..., gateway_queue_url=URL)``."""
 
-    def __init__(self, *args: Any, gateway_queue_url: str, gateway_queue_secret: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, gateway_queue_url: str, gateway_queue_secret: Optional[str] = None, **kwargs: Any
+    ) -> None:
         self.gateway_queue_url = check_url(gateway_queue_url)
         self.gateway_queue_secret = gateway_queue_secret
         super().__init__(*args, **kwargs)
@@ -147,4 +159,5 @@ class GatewayQueueMixin:
     async def before_identify_hook(self, shard_id: Optional[int], *, initial: bool = False) -> None:
         async with aiohttp.ClientSession() as session:
             token = self.http.token  # type: ignore[attr-defined]
-            await wait_for_identify(session, self.gateway_queue_url, shard_id or 0, token=token, secret=self.gateway_queue_secret)
+            secret = self.gateway_queue_secret
+            await wait_for_identify(session, self.gateway_queue_url, shard_id or 0, token=token, secret=secret)

@@ -101,10 +101,12 @@ class QueueTest(unittest.IsolatedAsyncioTestCase):
         self.answers = [(429, {"error": "budget_reserve_reached", "message": "reserve"}, {"Retry-After": "7200"})]
         with self.assertRaises(IdentifyQueueError) as caught:
             await self.wait()
-        self.assertEqual((caught.exception.status, caught.exception.code, caught.exception.retry_after), (429, "budget_reserve_reached", 7200))
+        error = caught.exception
+        self.assertEqual((error.status, error.code, error.retry_after), (429, "budget_reserve_reached", 7200))
 
     async def test_4xx_and_misconfigured_raise_at_once(self):
-        for status, code in [(401, "invalid_token"), (409, "superseded"), (400, "invalid_shard"), (500, "misconfigured")]:
+        refusals = [(401, "invalid_token"), (409, "superseded"), (400, "invalid_shard"), (500, "misconfigured")]
+        for status, code in refusals:
             self.requests.clear()
             self.answers = [(status, {"error": code, "message": "the reason"}, {})]
             with self.assertRaises(IdentifyQueueError) as caught:
