@@ -59,15 +59,17 @@ export function withIdentifyQueueShard<Shard extends DiscordenoShardLike>(
 
 type Gate = (shard: DiscordenoShardLike) => void;
 
+/** Shards gated by any adapter: a second one would make each IDENTIFY wait for two grants. */
+const gatedShards = new WeakSet<DiscordenoShardLike>();
+
 function gateOf(options: DiscordenoQueueOptions): Gate {
 	checkObject(options);
 	const { onError, ...clientOptions } = options;
 	checkFunction("onError", onError);
 	const client = new GatewayQueueClient(clientOptions);
-	const gated = new WeakSet<DiscordenoShardLike>();
 	return (shard) => {
-		if (gated.has(shard)) return;
-		gated.add(shard);
+		if (gatedShards.has(shard)) return;
+		gatedShards.add(shard);
 		const identify = shard.identify.bind(shard);
 		const close = shard.close.bind(shard);
 		let waiting: AbortController | undefined;
