@@ -421,6 +421,24 @@ describe("an unreachable queue is reported, never silent (issue 12, 7)", () => {
 		for (const warning of warnings) expect(warning).not.toContain(token);
 	});
 
+	test("a warn that throws does not end the wait", async () => {
+		const { requests, delays, retries, wait } = setUp({
+			warnAfterFailures: 1,
+			warn: () => {
+				throw new Error("broken logger");
+			},
+		});
+		const result = track(wait());
+		await settle();
+		requests[0]?.fail();
+		await settle();
+		delays.elapse(retries[0]?.delayMs ?? -1);
+		await settle();
+		requests[1]?.respond(200, grantBody);
+		await settle();
+		expect(result.value).toMatchObject({ shard: 3 });
+	});
+
 	test("a long wait in line is no failure: timeouts do not warn", async () => {
 		const { delays, warnings, wait } = setUp();
 		void wait();

@@ -192,7 +192,8 @@ export class GatewayQueueClient {
 		const heldBack = this.#heldBackWarnings;
 		this.#lastWarningAtMs = nowMs;
 		this.#heldBackWarnings = 0;
-		this.#settings.warn(heldBack === 0 ? message : `${message} (and ${heldBack} more warnings since the last one)`);
+		const text = heldBack === 0 ? message : `${message} (and ${heldBack} more warnings since the last one)`;
+		callSafely(() => this.#settings.warn(text));
 	}
 
 	/** Exponential, capped, with "equal jitter": between half and all of the step, so never zero. */
