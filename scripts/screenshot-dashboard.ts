@@ -10,17 +10,25 @@ import { join } from "node:path";
 import { launchChromium } from "./browser.ts";
 import { startDevServer } from "./dev-server.ts";
 import { startFakeDiscord } from "./fake-discord.ts";
+import { Resources } from "./resources.ts";
 
 const shards = 48;
 const watchMs = 23_000;
 const token = "screenshot.token";
 const docs = join(import.meta.dirname, "..", "docs");
 
-const discord = await startFakeDiscord({ maxConcurrency: 4, remaining: 874 });
-const server = await startDevServer({ DISCORD_API_URL: discord.apiUrl });
-const browser = await launchChromium();
+const resources = new Resources();
 const requests = new AbortController();
 try {
+	const discord = await resources.start({
+		start: () => startFakeDiscord({ maxConcurrency: 4, remaining: 874 }),
+		stop: (d) => d.close(),
+	});
+	const server = await resources.start({
+		start: () => startDevServer({ DISCORD_API_URL: discord.apiUrl }),
+		stop: (s) => s.stop(),
+	});
+	const browser = await resources.start({ start: () => launchChromium(), stop: (b) => b.close() });
 	const headers = { authorization: `Bot ${token}` };
 	// Shards start in order, as a sharding library starts them.
 	for (let shard = 0; shard < shards; shard++) {
@@ -47,7 +55,5 @@ try {
 	console.log(`wrote ${join(docs, "dashboard.png")} and ${join(docs, "dashboard-phone.png")}`);
 } finally {
 	requests.abort();
-	await browser.close();
-	await server.stop();
-	await discord.close();
+	await resources.stopAll();
 }

@@ -3,7 +3,9 @@
 export interface FakeRequest {
 	url: URL;
 	headers: Headers;
+	redirect: RequestInit["redirect"];
 	signal: AbortSignal;
+	/** Answers with `body` as JSON, or as it is when it is a string. */
 	respond(status: number, body?: unknown, headers?: Record<string, string>): void;
 	fail(error?: Error): void;
 }
@@ -18,10 +20,11 @@ export function fakeFetch() {
 			requests.push({
 				url: new URL(input instanceof Request ? input.url : input),
 				headers: new Headers(init?.headers),
+				redirect: init?.redirect,
 				signal,
 				respond: (status, body, headers) =>
 					resolve(
-						new Response(body === undefined ? null : JSON.stringify(body), {
+						new Response(body === undefined ? null : typeof body === "string" ? body : JSON.stringify(body), {
 							status,
 							headers: { "content-type": "application/json", ...headers },
 						}),

@@ -1,8 +1,10 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { launchChromium } from "../scripts/browser.ts";
+import { findChromium, howToGetChromium, launchChromium } from "../scripts/browser.ts";
 import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
-import { startFakeDiscord } from "../scripts/fake-discord.ts";
+import { type FakeDiscord, startFakeDiscord } from "../scripts/fake-discord.ts";
+import { Resources } from "../scripts/resources.ts";
+import { requireTool } from "./requirements.ts";
 
 // Two buckets, grants 8 s apart: long enough for the page and the status to be compared between two grants.
 const intervalMs = 8000;
@@ -17,24 +19,12 @@ interface QueueStatus {
 	recent_grants: unknown[];
 }
 
-let discord: Awaited<ReturnType<typeof startFakeDiscord>>;
+const chromium = requireTool("Chromium", findChromium(), howToGetChromium);
+let discord: FakeDiscord;
 let server: DevServer;
 let browser: Browser;
 const held: AbortController[] = [];
-
-beforeAll(async () => {
-	discord = await startFakeDiscord({ maxConcurrency: 2 });
-	[server, browser] = await Promise.all([
-		startDevServer({ IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl }),
-		launchChromium(),
-	]);
-}, 120_000);
-afterAll(async () => {
-	for (const controller of held) controller.abort();
-	await browser?.close();
-	await server?.stop();
-	await discord?.close();
-}, 30_000);
+const resources = new Resources();
 
 const botHeaders = { authorization: `Bot ${token}` };
 
@@ -79,7 +69,22 @@ async function rowsOnPage(page: Page): Promise<Row[]> {
 	);
 }
 
-describe("the dashboard in headless Chromium", () => {
+describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
+	beforeAll(async () => {
+		discord = await resources.start({ start: () => startFakeDiscord({ maxConcurrency: 2 }), stop: (d) => d.close() });
+		[server, browser] = await resources.startAll<[DevServer, Browser]>([
+			{
+				start: () => startDevServer({ IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl }),
+				stop: (started) => started.stop(),
+			},
+			{ start: () => launchChromium(chromium.path), stop: (started) => started.close() },
+		]);
+	}, 120_000);
+	afterAll(async () => {
+		for (const controller of held) controller.abort();
+		await resources.stopAll();
+	}, 30_000);
+
 	test("shows the waiting buckets of a bot's queue as the status route does, and follows a grant", async () => {
 		// Shards 0 and 1 are granted at once; 2, 4, 6 wait in bucket 0 and 3, 5 in bucket 1.
 		const page = await browser.newPage();
