@@ -1,6 +1,7 @@
 /**
  * End to end: a real `@discordjs/ws` WebSocketManager whose shards ask the queue
- * (`wrangler dev`) through `QueueIdentifyThrottler`, against a fake Discord.
+ * through `QueueIdentifyThrottler`, against a fake Discord; the queue under
+ * `wrangler dev` and self-hosted (`npm run serve`, plain workerd).
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { type IIdentifyThrottler, WebSocketManager, WebSocketShardEvents } from 
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
 import { type FakeDiscord, startFakeDiscord } from "../scripts/fake-discord.ts";
+import { type QueueServer, type Runtime, runtimes, startSelfHost } from "../scripts/self-host-server.ts";
 import { QueueIdentifyThrottler, waitForIdentify } from "../src/client/index.ts";
 
 // Looks like a bot token (the queue checks the form); Discord here is the fake one.
@@ -24,12 +26,17 @@ const repositoryRoot = join(import.meta.dirname, "..");
 
 let discord: FakeDiscord;
 let queue: DevServer;
+let selfHosted: QueueServer;
+const queueUnder = (runtime: Runtime): QueueServer => (runtime === "wrangler" ? queue : selfHosted);
 beforeAll(async () => {
 	discord = await startFakeDiscord({ token, shards: 8, maxConcurrency: 2 });
-	queue = await startDevServer({ IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl });
+	const vars = { IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl };
+	queue = await startDevServer(vars);
+	selfHosted = await startSelfHost({ vars });
 });
 afterAll(async () => {
 	await queue?.stop();
+	await selfHosted?.stop();
 	await discord?.close();
 });
 
@@ -61,7 +68,8 @@ function managerFor(shards: { shardCount: number; shardIds?: number[] }, throttl
 	});
 }
 
-test("8 shards of a real WebSocketManager all get READY, each bucket's IDENTIFYs spaced by the interval", async () => {
+test.for(runtimes)("8 shards of a WebSocketManager get READY, IDENTIFYs an interval apart (%s)", async (runtime) => {
+	const queue = queueUnder(runtime);
 	const { fetch, requests } = recordingFetch();
 	const manager = managerFor({ shardCount: 8 }, new QueueIdentifyThrottler({ url: `${queue.url}/e2e`, token, fetch }));
 	const ready = new Set<number>();
@@ -94,7 +102,8 @@ test("8 shards of a real WebSocketManager all get READY, each bucket's IDENTIFYs
 	}
 });
 
-test("destroying a shard that waits for the queue aborts its HTTP request and rejects its wait", async () => {
+test.for(runtimes)("destroying a waiting shard aborts its HTTP request and rejects its wait (%s)", async (runtime) => {
+	const queue = queueUnder(runtime);
 	const queueUrl = `${queue.url}/e2e-abort`;
 	// Shards 0, 2, 4 and 6 take bucket 0's next four slots, so shard 8 (bucket 0 too) waits ≥ 4 intervals.
 	const fillers = new AbortController();
