@@ -23,7 +23,7 @@ export interface QueueServer {
 
 export type Runtime = "wrangler" | "workerd";
 export const runtimes: readonly Runtime[] = ["wrangler", "workerd"];
-export const runtimeLabels: Record<Runtime, string> = { wrangler: "wrangler dev", workerd: "npm run serve (workerd)" };
+export const runtimeLabels: Record<Runtime, string> = { wrangler: "wrangler dev", workerd: "plain workerd" };
 
 export interface SelfHostOptions {
 	/** Environment of the process: the Worker's vars, DISCORD_TOKEN, ... */
