@@ -125,8 +125,11 @@ export interface CapacityRun {
 	worstMakespanMs: number;
 	legalMinimumMs: number;
 	latenessMs: Distribution;
-	/** workerd's CPU time (whole process) from full queue(s) to the last grant, per grant. */
-	workerdCpuMsPerGrant: number;
+	/**
+	 * workerd's CPU time (whole process) from full queue(s) to the last grant, per grant;
+	 * null when every queue was drained before all were seen full (no window to measure).
+	 */
+	workerdCpuMsPerGrant: number | null;
 	heapBytesWhenFull?: number;
 	rssBytesWhenFull: number;
 }
@@ -162,6 +165,7 @@ export async function capacity(
 		await untilWaiting(server, name, waitersPerQueue - roundsToFill * maxConcurrency, () => answered.has(name));
 	}
 	const full = await sampleWorkerd(server);
+	const drainedBeforeFull = answered.size === names.length;
 	const heapBytesWhenFull = await isolateHeapUsedBytes(server);
 	const results = await answers;
 	const drained = await sampleWorkerd(server);
@@ -192,7 +196,7 @@ export async function capacity(
 		worstMakespanMs: worst.makespanMs,
 		legalMinimumMs: worst.legalMinimumMs,
 		latenessMs: distribution(figures.flatMap((f) => f.latenessMs)),
-		workerdCpuMsPerGrant: (drained.cpuMs - full.cpuMs) / Math.max(1, granted),
+		workerdCpuMsPerGrant: drainedBeforeFull ? null : (drained.cpuMs - full.cpuMs) / Math.max(1, granted),
 		...(heapBytesWhenFull !== undefined && { heapBytesWhenFull }),
 		rssBytesWhenFull: full.rssBytes,
 	};
