@@ -27,7 +27,8 @@ export interface SelfHostBuild {
 export function buildDirOf(wranglerConfig: string): string {
 	const slug = relative(projectRoot, resolve(wranglerConfig))
 		.replace(/\.(toml|jsonc?)$/, "")
-		.replace(/[^A-Za-z0-9]+/g, "-");
+		.replace(/[^A-Za-z0-9]+/g, "-")
+		.replace(/^-|-$/g, "");
 	return join(projectRoot, "dist", "self-host", slug);
 }
 
@@ -36,7 +37,10 @@ async function newestMtimeMs(path: string): Promise<number> {
 	if (!info) return 0;
 	if (!info.isDirectory()) return info.mtimeMs;
 	let newest = info.mtimeMs;
-	for (const entry of await readdir(path)) newest = Math.max(newest, await newestMtimeMs(join(path, entry)));
+	for (const entry of await readdir(path)) {
+		// wrangler writes its own .wrangler/ beside a config: not a source.
+		if (!entry.startsWith(".")) newest = Math.max(newest, await newestMtimeMs(join(path, entry)));
+	}
 	return newest;
 }
 

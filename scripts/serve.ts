@@ -65,7 +65,13 @@ try {
 const buildStartedMs = performance.now();
 const { worker, bundlePath } = await ensureBuild(wranglerConfig, () =>
 	logLine("self_host_build", { config: relative(projectRoot, wranglerConfig) || wranglerConfig }),
-);
+).catch((error: unknown) => {
+	logLine("self_host_build_failed", {
+		level: "error",
+		message: error instanceof Error ? error.message : String(error),
+	});
+	process.exit(1);
+});
 if (options["build-only"]) {
 	logLine("self_host_built", { bundle: bundlePath, ms: Math.round(performance.now() - buildStartedMs) });
 	process.exit(0);
