@@ -1,8 +1,8 @@
 /** The self-hosted process's settings and workerd config, as pure functions; and that they follow wrangler.toml. */
-import { readFile } from "node:fs/promises";
+import { readFile, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildDirOf, ensureBuild, projectRoot } from "../scripts/self-host-build.ts";
+import { buildDirOf, currentBuild, ensureBuild, projectRoot } from "../scripts/self-host-build.ts";
 import {
 	launchSettings,
 	listenAddress,
@@ -104,6 +104,20 @@ describe("following wrangler.toml", () => {
 		const configSource = source.slice(source.indexOf("export interface ConfigSource"));
 		const read = [...configSource.slice(0, configSource.indexOf("}")).matchAll(/^\t([A-Z_]+)\?: string;/gm)];
 		expect(read.map((match) => match[1]).sort()).toEqual([...Object.keys(built.vars), ...secretNames].sort());
+	});
+
+	it("counts the build current until a source is newer than it", async () => {
+		const config = join(projectRoot, "wrangler.toml");
+		const built = await ensureBuild(config);
+		expect(await currentBuild(config)).toEqual(built);
+		const description = join(built.dir, "worker.json");
+		const { atime, mtime } = await stat(description);
+		await utimes(description, atime, new Date(0));
+		try {
+			expect(await currentBuild(config)).toBeUndefined();
+		} finally {
+			await utimes(description, atime, mtime);
+		}
 	});
 
 	it("pins workerd at the version wrangler runs, so both use one binary", async () => {
