@@ -23,8 +23,8 @@ export default defineConfig({
 				test: { name: "workers", include: ["test/**/*.test.ts"] },
 			},
 			{
-				// On Node.js: clients and end-to-end tests against `wrangler dev` on a free port.
-				// One file at a time: each starts its own `wrangler dev`.
+				// On Node.js: clients and end-to-end tests against `wrangler dev` or `npm run serve` on a free port.
+				// One file at a time: each starts its own servers.
 				// hookTimeout above startDevServer's own 90 s start deadline, so a slow start is stopped by it, not orphaned.
 				test: {
 					name: "node",

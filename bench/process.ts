@@ -1,12 +1,12 @@
 /** What the runtime reports about itself locally: workerd's RSS and CPU (/proc), the isolate's heap (inspector). */
 import { readdir, readFile } from "node:fs/promises";
 import { WebSocket } from "undici";
-import type { DevServer } from "../scripts/dev-server.ts";
+import type { QueueServer } from "../scripts/self-host-server.ts";
 
 const clockTicksPerSecond = 100;
 
-/** The workerd processes in the dev server's process group. */
-async function workerdPids(server: DevServer): Promise<number[]> {
+/** The workerd processes in the server's process group. */
+async function workerdPids(server: QueueServer): Promise<number[]> {
 	const pids: number[] = [];
 	for (const entry of await readdir("/proc")) {
 		if (!/^\d+$/.test(entry)) continue;
@@ -28,7 +28,7 @@ export interface ProcessSample {
 }
 
 /** RSS and CPU time (user + system) of the server's workerd processes together. */
-export async function sampleWorkerd(server: DevServer): Promise<ProcessSample> {
+export async function sampleWorkerd(server: QueueServer): Promise<ProcessSample> {
 	let rssBytes = 0;
 	let cpuMs = 0;
 	for (const pid of await workerdPids(server)) {
@@ -42,12 +42,13 @@ export async function sampleWorkerd(server: DevServer): Promise<ProcessSample> {
 }
 
 /**
- * The Worker isolate's V8 heap in use, through the DevTools protocol of `wrangler
- * dev`'s inspector (the Worker and its objects share one isolate locally; workerd
+ * The Worker isolate's V8 heap in use, through the DevTools protocol of the
+ * server's inspector (the Worker and its objects share one isolate locally; workerd
  * does not take `HeapProfiler.collectGarbage`, so garbage not yet collected
- * counts too). Undefined when the inspector does not answer.
+ * counts too). Undefined without an inspector, or when it does not answer.
  */
-export async function isolateHeapUsedBytes(server: DevServer): Promise<number | undefined> {
+export async function isolateHeapUsedBytes(server: QueueServer): Promise<number | undefined> {
+	if (server.inspectorUrl === undefined) return undefined;
 	try {
 		const targets = (await (await fetch(`${server.inspectorUrl}/json`)).json()) as { webSocketDebuggerUrl: string }[];
 		const target = targets[0];

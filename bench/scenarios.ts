@@ -1,6 +1,6 @@
-/** The bench's scenarios, each against a running `wrangler dev` server. */
+/** The bench's scenarios, each against a running server (`wrangler dev` or self-hosted workerd). */
 
-import type { DevServer } from "../scripts/dev-server.ts";
+import type { QueueServer } from "../scripts/self-host-server.ts";
 import { type BatchFigures, batchFigures, type Distribution, distribution, type GrantRecord } from "./analysis.ts";
 import { freshQueueName, getJson, requestGrant, sleep, warmUp } from "./client.ts";
 import { isolateHeapUsedBytes, sampleWorkerd } from "./process.ts";
@@ -15,7 +15,7 @@ export interface StartupRun {
 
 /** Scenario 1 (and the data of 2): `shards` requests at once, each to its own shard. */
 export async function startupRun(
-	server: DevServer,
+	server: QueueServer,
 	shards: number,
 	maxConcurrency: number,
 	intervalMs: number,
@@ -55,7 +55,7 @@ export interface Overhead {
  * Shards rotate over all buckets with a pause, so each bucket is idle again.
  */
 export async function overhead(
-	server: DevServer,
+	server: QueueServer,
 	pairs: number,
 	maxConcurrency: number,
 	intervalMs: number,
@@ -96,16 +96,16 @@ interface FillAnswer {
 	refused: string[];
 }
 
-function fillUrl(server: DevServer, queue: string, from: number, count: number): string {
+function fillUrl(server: QueueServer, queue: string, from: number, count: number): string {
 	return `${server.url}/_bench/fill?queue=${queue}&from=${from}&count=${count}`;
 }
 
-async function waitingIn(server: DevServer, queue: string): Promise<number> {
+async function waitingIn(server: QueueServer, queue: string): Promise<number> {
 	return (await getJson<{ waiting: number }>(`${server.url}/_bench/waiting?queue=${queue}`)).waiting;
 }
 
 /** Polls until the queue holds at least `atLeast` waiters, or `done()`. */
-async function untilWaiting(server: DevServer, queue: string, atLeast: number, done = () => false): Promise<void> {
+async function untilWaiting(server: QueueServer, queue: string, atLeast: number, done = () => false): Promise<void> {
 	while (!done() && (await waitingIn(server, queue)) < atLeast) await sleep(10);
 }
 
@@ -125,8 +125,11 @@ export interface CapacityRun {
 	worstMakespanMs: number;
 	legalMinimumMs: number;
 	latenessMs: Distribution;
-	/** workerd's CPU time (whole process) from full queue(s) to the last grant, per grant. */
-	workerdCpuMsPerGrant: number;
+	/**
+	 * workerd's CPU time (whole process) from full queue(s) to the last grant, per grant;
+	 * null when every queue was drained before all were seen full (no window to measure).
+	 */
+	workerdCpuMsPerGrant: number | null;
 	heapBytesWhenFull?: number;
 	rssBytesWhenFull: number;
 }
@@ -138,7 +141,7 @@ export interface CapacityRun {
  * other's timers; in production they run apart.
  */
 export async function capacity(
-	server: DevServer,
+	server: QueueServer,
 	label: string,
 	queues: number,
 	waitersPerQueue: number,
@@ -162,6 +165,7 @@ export async function capacity(
 		await untilWaiting(server, name, waitersPerQueue - roundsToFill * maxConcurrency, () => answered.has(name));
 	}
 	const full = await sampleWorkerd(server);
+	const drainedBeforeFull = answered.size === names.length;
 	const heapBytesWhenFull = await isolateHeapUsedBytes(server);
 	const results = await answers;
 	const drained = await sampleWorkerd(server);
@@ -192,7 +196,7 @@ export async function capacity(
 		worstMakespanMs: worst.makespanMs,
 		legalMinimumMs: worst.legalMinimumMs,
 		latenessMs: distribution(figures.flatMap((f) => f.latenessMs)),
-		workerdCpuMsPerGrant: (drained.cpuMs - full.cpuMs) / Math.max(1, granted),
+		workerdCpuMsPerGrant: drainedBeforeFull ? null : (drained.cpuMs - full.cpuMs) / Math.max(1, granted),
 		...(heapBytesWhenFull !== undefined && { heapBytesWhenFull }),
 		rssBytesWhenFull: full.rssBytes,
 	};
@@ -209,7 +213,7 @@ export interface MemorySample {
  * isolate's heap and workerd's RSS at each step, from an idle baseline. The
  * waiters are left waiting; stopping the server ends them.
  */
-export async function memory(server: DevServer, steps: number[]): Promise<MemorySample[]> {
+export async function memory(server: QueueServer, steps: number[]): Promise<MemorySample[]> {
 	const queue = freshQueueName("memory");
 	await waitingIn(server, queue);
 	await sleep(500);
@@ -248,7 +252,7 @@ export interface Takeover {
  * line when the retry takes its place over.
  */
 export async function takeover(
-	server: DevServer,
+	server: QueueServer,
 	shards: number,
 	maxConcurrency: number,
 	intervalMs: number,

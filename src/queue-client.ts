@@ -28,6 +28,8 @@ export const resetRetryMaxMs = 1_000;
 /** A full queue, for a client that reads no refusal: asked again from 1 s, doubling to 5 s, jittered. */
 const overloadRetryFirstMs = 1_000;
 const overloadRetryMaxMs = 5_000;
+/** A request held with no call to the object (superseded, for a client that reads no refusal) wakes this often. */
+const holdCheckMs = 60_000;
 
 /**
  * The queue's Durable Object name: the queue name, plus a SHA-256 of the bot
@@ -92,7 +94,8 @@ export async function waitForGrant(
 					continue;
 				case "superseded":
 					// A newer request holds this shard's place: this one is answered nothing while its client stays.
-					await pause(Number.POSITIVE_INFINITY, signal);
+					// A timer stays pending meanwhile: with nothing pending, workerd ends the request with a 500.
+					while (!signal.aborted) await pause(holdCheckMs, signal);
 					continue;
 				default:
 					throw refusal(result);
@@ -114,11 +117,11 @@ function backoffMs(firstMs: number, maxMs: number, attempt: number): number {
 function pause(ms: number, signal: AbortSignal): Promise<void> {
 	return new Promise((resolve) => {
 		const done = () => {
-			if (timer !== undefined) clearTimeout(timer);
+			clearTimeout(timer);
 			signal.removeEventListener("abort", done);
 			resolve();
 		};
-		const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+		const timer = setTimeout(done, ms);
 		signal.addEventListener("abort", done, { once: true });
 		if (signal.aborted) done();
 	});

@@ -1,6 +1,7 @@
 /**
  * End to end: a real `@discordjs/ws` WebSocketManager whose shards ask the queue
- * (`wrangler dev`) through `QueueIdentifyThrottler`, against a fake Discord.
+ * through `QueueIdentifyThrottler`, against a fake Discord; the queue under
+ * `wrangler dev` and self-hosted (`npm run serve`, plain workerd).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { REST } from "@discordjs/rest";
@@ -9,14 +10,19 @@ import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { QueueIdentifyThrottler, waitForIdentify } from "../packages/client/src/index.ts";
 import type { DevServer } from "../scripts/dev-server.ts";
 import type { FakeDiscord } from "../scripts/fake-discord.ts";
-import { expectSpacing, type QueueAndDiscord, recordingFetch, startQueueAndDiscord, token } from "./e2e.ts";
+import { type QueueServer, type Runtime, runtimes, startSelfHost } from "../scripts/self-host-server.ts";
+import { expectSpacing, intervalMs, type QueueAndDiscord, recordingFetch, startQueueAndDiscord, token } from "./e2e.ts";
 
 let servers: QueueAndDiscord;
 let discord: FakeDiscord;
 let queue: DevServer;
+let selfHosted: QueueServer;
+const queueUnder = (runtime: Runtime): QueueServer => (runtime === "wrangler" ? queue : selfHosted);
 beforeAll(async () => {
 	servers = await startQueueAndDiscord({ shards: 8, maxConcurrency: 2 });
 	({ discord, queue } = servers);
+	const vars = { IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl };
+	selfHosted = await servers.resources.start({ start: () => startSelfHost({ vars }), stop: (server) => server.stop() });
 });
 afterAll(async () => {
 	await servers?.resources.stopAll();
@@ -32,7 +38,8 @@ function managerFor(shards: { shardCount: number; shardIds?: number[] }, throttl
 	});
 }
 
-test("8 shards of a real WebSocketManager all get READY, each bucket's IDENTIFYs spaced by the interval", async () => {
+test.for(runtimes)("8 shards of a WebSocketManager get READY, IDENTIFYs an interval apart (%s)", async (runtime) => {
+	const queue = queueUnder(runtime);
 	const { fetch, requests } = recordingFetch();
 	const manager = managerFor({ shardCount: 8 }, new QueueIdentifyThrottler({ url: `${queue.url}/e2e`, token, fetch }));
 	const ready = new Set<number>();
@@ -59,10 +66,11 @@ test("8 shards of a real WebSocketManager all get READY, each bucket's IDENTIFYs
 		expect(await request.result).toMatchObject({ status: 200, body: { bucket: request.shard % 2 } });
 	}
 	const smallestGaps = expectSpacing(identifies, 2);
-	console.log(`@discordjs/ws 2, 8 shards: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
+	console.log(`@discordjs/ws 2, 8 shards, ${runtime}: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
 });
 
-test("destroying a shard that waits for the queue aborts its HTTP request and rejects its wait", async () => {
+test.for(runtimes)("destroying a waiting shard aborts its HTTP request and rejects its wait (%s)", async (runtime) => {
+	const queue = queueUnder(runtime);
 	const queueUrl = `${queue.url}/e2e-abort`;
 	// Shards 0, 2, 4 and 6 take bucket 0's next four slots, so shard 8 (bucket 0 too) waits ≥ 4 intervals.
 	const fillers = new AbortController();
