@@ -4,6 +4,9 @@ export function errorMessage(error: unknown): string {
 }
 
 /** One JSON line per event, for Workers Logs. Callers pass no secrets: tokens never reach here. */
-export function log(event: string, fields: Record<string, string | number | boolean | null | undefined>): void {
+export function log(
+	event: string,
+	fields: Record<string, string | number | boolean | null | undefined | readonly (number | null)[]>,
+): void {
 	console.log(JSON.stringify({ event, ...fields }));
 }

@@ -265,7 +265,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		return result;
 	}
 
-	/** Counts and logs a grant, in the round that makes it: one line each. */
+	/** Counts a grant and keeps it in the history, in the round that makes it. */
 	#recordGrant({ waiter, bucket, grantedAtMs, dueAtMs }: Grant<QueueWaiter>): void {
 		countOutcome(this.#metrics, "granted");
 		observe(this.#metrics.waitSeconds, waitBoundsSeconds, (grantedAtMs - waiter.enqueuedAtMs) / 1000);
@@ -278,12 +278,19 @@ export class GatewayQueue extends DurableObject<Env> {
 			bucket,
 			waiter.shard,
 		);
-		log("grant", {
+	}
+
+	/**
+	 * One line per round of grants, not per grant: under `wrangler dev` each line
+	 * costs several ms of inspector traffic, and a round of 16 would cost 16.
+	 */
+	#logRound(grants: Grant<QueueWaiter>[]): void {
+		log("grants", {
 			queue: this.#queueName,
-			bucket,
-			shard: waiter.shard,
-			waited_ms: grantedAtMs - waiter.enqueuedAtMs,
-			outcome: "granted",
+			count: grants.length,
+			shards: grants.map((grant) => grant.waiter.shard),
+			buckets: grants.map((grant) => grant.bucket),
+			waited_ms: grants.map((grant) => grant.grantedAtMs - grant.waiter.enqueuedAtMs),
 		});
 	}
 
@@ -416,6 +423,7 @@ export class GatewayQueue extends DurableObject<Env> {
 				this.#metricsChanged = false;
 			});
 			for (const grant of grants) this.#resolveGrant(grant);
+			if (grants.length > 0) this.#logRound(grants);
 		}
 		const budgetRefusal = this.#budgetRefusal(nowMs);
 		if (budgetRefusal) for (const waiter of refused) this.#resolve(waiter.ticket, budgetRefusal);

@@ -129,12 +129,12 @@ describe("logs", () => {
 			address: `127.0.0.1:${server.port}`,
 		});
 		expect(lines).toContainEqual({
-			event: "grant",
+			event: "grants",
 			queue: "logs",
-			bucket: 1,
-			shard: 7,
-			waited_ms: 0,
-			outcome: "granted",
+			count: 1,
+			shards: [7],
+			buckets: [1],
+			waited_ms: [0],
 		});
 	});
 });

@@ -129,10 +129,32 @@ describe("GatewayQueue log lines", () => {
 		await retry;
 
 		expect(linesOf(logs)).toEqual([
-			{ event: "grant", queue: "test", bucket: 0, shard: 0, waited_ms: 0, outcome: "granted" },
+			{ event: "grants", queue: "test", count: 1, shards: [0], buckets: [0], waited_ms: [0] },
 			{ event: "rejection", queue: "test", bucket: 0, shard: 4, waited_ms: 300, outcome: "superseded" },
 			{ event: "rejection", queue: "test", bucket: 0, shard: null, waited_ms: 0, outcome: "cancelled" },
-			{ event: "grant", queue: "test", bucket: 0, shard: 4, waited_ms: intervalMs, outcome: "granted" },
+			{ event: "grants", queue: "test", count: 1, shards: [4], buckets: [0], waited_ms: [intervalMs] },
+		]);
+	});
+
+	it("logs a round of grants as one line", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		await Promise.all([0, 1, 2, 3].map((shard) => acquire(stub, acquireRequest(shard))));
+		const next = [4, 5, 6, 7].map((shard) => acquire(stub, acquireRequest(shard)));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(4));
+		const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+		clock.advance(intervalMs);
+		await runDurableObjectAlarm(stub);
+		await Promise.all(next);
+		expect(linesOf(logs)).toEqual([
+			{
+				event: "grants",
+				queue: "test",
+				count: 4,
+				shards: [4, 5, 6, 7],
+				buckets: [0, 1, 2, 3],
+				waited_ms: [intervalMs, intervalMs, intervalMs, intervalMs],
+			},
 		]);
 	});
 
