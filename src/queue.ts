@@ -265,7 +265,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		return result;
 	}
 
-	/** Counts and logs a grant, in the round that makes it: one line each. */
+	/** Counts and records a grant, in the round that makes it. */
 	#recordGrant({ waiter, bucket, grantedAtMs, dueAtMs }: Grant<QueueWaiter>): void {
 		countOutcome(this.#metrics, "granted");
 		observe(this.#metrics.waitSeconds, waitBoundsSeconds, (grantedAtMs - waiter.enqueuedAtMs) / 1000);
@@ -278,12 +278,19 @@ export class GatewayQueue extends DurableObject<Env> {
 			bucket,
 			waiter.shard,
 		);
-		log("grant", {
+	}
+
+	/**
+	 * One line per round, not per grant: under `wrangler dev` each line costs
+	 * about 5.7 ms (inspector traffic), and a round of 16 grants would write 16.
+	 */
+	#logGrants(grants: Grant<QueueWaiter>[]): void {
+		log("grants", {
 			queue: this.#queueName,
-			bucket,
-			shard: waiter.shard,
-			waited_ms: grantedAtMs - waiter.enqueuedAtMs,
-			outcome: "granted",
+			granted: grants.length,
+			buckets: grants.map((grant) => grant.bucket),
+			shards: grants.map((grant) => grant.waiter.shard),
+			waited_ms: grants.map((grant) => grant.grantedAtMs - grant.waiter.enqueuedAtMs),
 		});
 	}
 
@@ -416,6 +423,7 @@ export class GatewayQueue extends DurableObject<Env> {
 				this.#metricsChanged = false;
 			});
 			for (const grant of grants) this.#resolveGrant(grant);
+			if (grants.length > 0) this.#logGrants(grants);
 		}
 		const budgetRefusal = this.#budgetRefusal(nowMs);
 		if (budgetRefusal) for (const waiter of refused) this.#resolve(waiter.ticket, budgetRefusal);
@@ -514,7 +522,7 @@ export class GatewayQueue extends DurableObject<Env> {
 		});
 	}
 
-	/** Answers a request in line; a refusal is counted and logged here, a grant in its round. */
+	/** Answers a request in line; a refusal is counted and logged here, a grant with its round. */
 	#resolve(ticket: string, result: AcquireResult): void {
 		const waiting = this.#settle.get(ticket);
 		if (!waiting) return;

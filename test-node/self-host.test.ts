@@ -122,19 +122,19 @@ describe("configuration from the environment", () => {
 });
 
 describe("logs", () => {
-	it("writes JSON lines only to stdout: its own, and the Worker's grant lines", async () => {
+	it("writes JSON lines only to stdout: its own, and the Worker's lines of grants", async () => {
 		await grant("/logs?shard=7");
 		const lines = server.stdoutLines().map((line) => JSON.parse(line) as Record<string, unknown>);
 		expect(lines.find((line) => line.event === "self_host_listening")).toMatchObject({
 			address: `127.0.0.1:${server.port}`,
 		});
 		expect(lines).toContainEqual({
-			event: "grant",
+			event: "grants",
 			queue: "logs",
-			bucket: 1,
-			shard: 7,
-			waited_ms: 0,
-			outcome: "granted",
+			granted: 1,
+			buckets: [1],
+			shards: [7],
+			waited_ms: [0],
 		});
 	});
 });
