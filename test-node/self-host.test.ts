@@ -122,7 +122,7 @@ describe("configuration from the environment", () => {
 });
 
 describe("logs", () => {
-	it("writes JSON lines only to stdout: its own, and the Worker's grant lines", async () => {
+	it("writes JSON lines only to stdout: its own, and the Worker's lines of grants", async () => {
 		await grant("/logs?shard=7");
 		const lines = server.stdoutLines().map((line) => JSON.parse(line) as Record<string, unknown>);
 		expect(lines.find((line) => line.event === "self_host_listening")).toMatchObject({
@@ -131,9 +131,9 @@ describe("logs", () => {
 		expect(lines).toContainEqual({
 			event: "grants",
 			queue: "logs",
-			count: 1,
-			shards: [7],
+			granted: 1,
 			buckets: [1],
+			shards: [7],
 			waited_ms: [0],
 		});
 	});

@@ -109,7 +109,7 @@ describe("GatewayQueue log lines", () => {
 	const linesOf = (logs: MockInstance<typeof console.log>) =>
 		logs.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
 
-	it("writes one JSON line per grant and per refusal, with queue, bucket, shard, waited_ms and outcome", async () => {
+	it("writes one JSON line per round of grants and one per refusal, with queue, buckets, shards and waited_ms", async () => {
 		const stub = freshQueue();
 		const clock = await useFakeClock(stub);
 		const logs = vi.spyOn(console, "log").mockImplementation(() => {});
@@ -129,33 +129,34 @@ describe("GatewayQueue log lines", () => {
 		await retry;
 
 		expect(linesOf(logs)).toEqual([
-			{ event: "grants", queue: "test", count: 1, shards: [0], buckets: [0], waited_ms: [0] },
+			{ event: "grants", queue: "test", granted: 1, buckets: [0], shards: [0], waited_ms: [0] },
 			{ event: "rejection", queue: "test", bucket: 0, shard: 4, waited_ms: 300, outcome: "superseded" },
 			{ event: "rejection", queue: "test", bucket: 0, shard: null, waited_ms: 0, outcome: "cancelled" },
-			{ event: "grants", queue: "test", count: 1, shards: [4], buckets: [0], waited_ms: [intervalMs] },
+			{ event: "grants", queue: "test", granted: 1, buckets: [0], shards: [4], waited_ms: [intervalMs] },
 		]);
 	});
 
-	it("logs a round of grants as one line", async () => {
+	it("writes one line for a round that grants the heads of several buckets", async () => {
 		const stub = freshQueue();
 		const clock = await useFakeClock(stub);
-		await Promise.all([0, 1, 2, 3].map((shard) => acquire(stub, acquireRequest(shard))));
-		const next = [4, 5, 6, 7].map((shard) => acquire(stub, acquireRequest(shard)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(4));
 		const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+		await Promise.all([0, 1, 2].map((shard) => acquire(stub, acquireRequest(shard))));
+		const waiting = [4, 5, 6].map((shard) => acquire(stub, acquireRequest(shard)));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(3));
 		clock.advance(intervalMs);
 		await runDurableObjectAlarm(stub);
-		await Promise.all(next);
-		expect(linesOf(logs)).toEqual([
-			{
-				event: "grants",
-				queue: "test",
-				count: 4,
-				shards: [4, 5, 6, 7],
-				buckets: [0, 1, 2, 3],
-				waited_ms: [intervalMs, intervalMs, intervalMs, intervalMs],
-			},
-		]);
+		await Promise.all(waiting);
+
+		const grantLines = linesOf(logs).filter((line) => line.event === "grants");
+		expect(grantLines.at(-1)).toEqual({
+			event: "grants",
+			queue: "test",
+			granted: 3,
+			buckets: [0, 1, 2],
+			shards: [4, 5, 6],
+			waited_ms: [intervalMs, intervalMs, intervalMs],
+		});
+		expect(grantLines.reduce((sum, line) => sum + Number(line.granted), 0)).toBe(6);
 	});
 
 	it("logs an overloaded queue's refusal", async () => {
