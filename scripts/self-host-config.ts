@@ -18,7 +18,7 @@ export interface WorkerDescription {
 	durableObjects: { binding: string; className: string }[];
 }
 
-/** Secrets the Worker reads (`src/config.ts`); bound only when set, never written to disk. */
+/** Secrets the Worker reads (`src/config/config.ts`); bound only when set, never written to disk. */
 export const secretNames = ["DISCORD_TOKEN", "QUEUE_SECRET"] as const;
 
 /** The launcher's own variables, beside the Worker's. */

@@ -138,7 +138,7 @@ function listenedPort(controlLine: string): number | undefined {
 	}
 }
 
-// The Worker validates its vars on every request (src/config.ts); its health route says whether they passed.
+// The Worker validates its vars on every request (src/config/config.ts); its health route says whether they passed.
 const url = localUrl(settings.host, listeningPort);
 const health = await fetch(`${url}/_/health`, { signal: AbortSignal.timeout(10_000) }).catch((error: unknown) => {
 	if (stopping) return undefined; // a signal came meanwhile: workerd's exit ends this process

@@ -1,5 +1,5 @@
-import app from "./app";
+import app from "./edge/app";
 
-export { GatewayQueue } from "./queue";
+export { GatewayQueue } from "./object/gateway-queue";
 
 export default app satisfies ExportedHandler<Env>;

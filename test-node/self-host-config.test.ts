@@ -98,7 +98,7 @@ describe("following wrangler.toml", () => {
 		expect(JSON.parse(await readFile(join(buildDirOf("wrangler.toml"), "worker.json"), "utf8"))).toEqual(built);
 	});
 
-	it("knows every secret src/config.ts reads: its ConfigSource is wrangler.toml's vars and secretNames", async () => {
+	it("knows every secret src/config/config.ts reads: its ConfigSource is wrangler.toml's vars and secretNames", async () => {
 		const { worker: built } = await ensureBuild(join(projectRoot, "wrangler.toml"));
 		const source = await readFile(join(projectRoot, "src", "config.ts"), "utf8");
 		const configSource = source.slice(source.indexOf("export interface ConfigSource"));

@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import app from "../src/app";
-import { botTokenOf, readCredentials, secretChallenge } from "../src/auth";
-import { parseConfig } from "../src/config";
-import { ApiError } from "../src/errors";
-import type { AcquireRequest, AcquireResult } from "../src/queue";
+import { parseConfig } from "../src/config/config";
+import app from "../src/edge/app";
+import { botTokenOf, readCredentials, secretChallenge } from "../src/edge/auth";
+import { ApiError } from "../src/edge/errors";
+import type { AcquireRequest, AcquireResult } from "../src/object/gateway-queue";
 
 const secret = "s3cret-0123456789-abcdef";
 const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { budgetPeriodMs, isLow, reconcile, reserveOf, type SessionBudget, spend, startsAvailable } from "../src/budget";
+import {
+	budgetPeriodMs,
+	isLow,
+	reconcile,
+	reserveOf,
+	type SessionBudget,
+	spend,
+	startsAvailable,
+} from "../src/core/budget";
 
 const t0 = 1_800_000_000_000;
 const budget = (remaining: number, resetAtMs = t0 + 3_600_000): SessionBudget => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { ConfigError, configOf, parseConfig } from "../src/config";
+import { ConfigError, configOf, parseConfig } from "../src/config/config";
 
 describe("configOf", () => {
 	it("logs each warning once, when the configuration is first read", () => {

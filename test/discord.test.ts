@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fetchGatewayBot } from "../src/discord";
+import { fetchGatewayBot } from "../src/discord/api";
 import { gatewayBotBody } from "./discord-fake";
 
 const apiUrl = "https://discord.test/api/v10";

@@ -1,6 +1,6 @@
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
-import { contentTypes, exposition, formatFor, type MetricFamily } from "../src/exposition";
+import { contentTypes, exposition, formatFor, type MetricFamily } from "../src/edge/exposition";
 
 const families: MetricFamily[] = [
 	{ name: "q_waiting", help: "Waiting.", type: "gauge", samples: [{ labels: { queue: "a" }, value: 3 }] },

@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { type AcquireRequest, type AcquireResult, type GatewayQueue, timerLeadMs } from "../src/queue";
+import { type AcquireRequest, type AcquireResult, type GatewayQueue, timerLeadMs } from "../src/object/gateway-queue";
 
 export type QueueStub = DurableObjectStub<GatewayQueue>;
 

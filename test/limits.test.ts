@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import app from "../src/app";
-import type { AcquireRequest, AcquireResult } from "../src/queue";
+import app from "../src/edge/app";
+import type { AcquireRequest, AcquireResult } from "../src/object/gateway-queue";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 import { acquire, acquireRequest, freshQueue, useFakeClock, waitingCount } from "./helpers";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Grant, Pacer, type Waiter } from "../src/pacing";
+import { type Grant, Pacer, type Waiter } from "../src/core/pacing";
 import { waiter } from "./waiter";
 
 const intervalMs = 5500;

@@ -1,8 +1,8 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { SessionBudget } from "../src/budget";
-import type { GatewayQueue } from "../src/queue";
+import type { SessionBudget } from "../src/core/budget";
+import type { GatewayQueue } from "../src/object/gateway-queue";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 import { acquire, acquireRequest, freshQueue, intervalMs, type QueueStub, useFakeClock, waitingCount } from "./helpers";
 

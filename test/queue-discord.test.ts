@@ -1,6 +1,6 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { GatewayQueue } from "../src/queue";
+import type { GatewayQueue } from "../src/object/gateway-queue";
 import { authorizationOf, fakeDiscord, gatewayBotBody } from "./discord-fake";
 import { acquire, acquireRequest, freshQueue, intervalMs, type QueueStub, useFakeClock, waitingCount } from "./helpers";
 

@@ -1,8 +1,8 @@
 import { runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { SessionBudget } from "../src/budget";
-import type { GatewayQueue } from "../src/queue";
-import { minBudgetRefreshIntervalMs } from "../src/refresh";
+import type { SessionBudget } from "../src/core/budget";
+import { minBudgetRefreshIntervalMs } from "../src/core/refresh";
+import type { GatewayQueue } from "../src/object/gateway-queue";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 import {
 	acquire,

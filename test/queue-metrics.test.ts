@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { MetricsSnapshot } from "../src/metrics";
+import type { MetricsSnapshot } from "../src/core/metrics";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 import {
 	acquire,

@@ -1,7 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { type AcquireResult, restoredTurnHoldMs } from "../src/queue";
+import { type AcquireResult, restoredTurnHoldMs } from "../src/object/gateway-queue";
 import {
 	acquire,
 	acquireRequest,

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import type { QueueStatus } from "../src/status";
+import type { QueueStatus } from "../src/core/status";
 import {
 	acquire,
 	acquireRequest,

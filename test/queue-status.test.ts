@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import type { QueueStatus } from "../src/status";
+import type { QueueStatus } from "../src/core/status";
 import { fakeDiscord } from "./discord-fake";
 import {
 	acquire,

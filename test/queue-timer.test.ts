@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { timerLeadMs } from "../src/queue";
+import { timerLeadMs } from "../src/object/gateway-queue";
 import {
 	acquire,
 	acquireRequest,

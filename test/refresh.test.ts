@@ -5,7 +5,7 @@ import {
 	minBudgetRefreshIntervalMs,
 	nextRefreshAtMs,
 	refreshIntervalMs,
-} from "../src/refresh";
+} from "../src/core/refresh";
 
 const gatewayBot = { maxConcurrency: 1, sessionStartLimit: { total: 1000, remaining: 999, resetAfterMs: 1 } };
 

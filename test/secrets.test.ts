@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import app from "../src/app";
-import { queueObjectName } from "../src/queue-client";
+import app from "../src/edge/app";
+import { queueObjectName } from "../src/edge/queue-call";
 import { fakeDiscord, type GatewayBotAnswer, gatewayBotBody } from "./discord-fake";
 import { storageDump } from "./storage-dump";
 

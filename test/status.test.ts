@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Pacer } from "../src/pacing";
+import { Pacer } from "../src/core/pacing";
 import {
 	noOutcomes,
 	type QueueStatus,
@@ -7,7 +7,7 @@ import {
 	recentGrantsWindowMs,
 	type StatusSource,
 	shardsListedPerBucket,
-} from "../src/status";
+} from "../src/core/status";
 import { waiter } from "./waiter";
 
 const intervalMs = 5500;

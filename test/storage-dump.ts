@@ -1,5 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
-import type { GatewayQueue } from "../src/queue";
+import type { GatewayQueue } from "../src/object/gateway-queue";
 import type { QueueStub } from "./helpers";
 
 export interface StorageDump {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../src/errors";
-import { parseBotToken, parseQueueName, parseShard, rawPathOf } from "../src/validation";
+import { ApiError } from "../src/edge/errors";
+import { parseBotToken, parseQueueName, parseShard, rawPathOf } from "../src/edge/validation";
 
 const errorCodeOf = (run: () => unknown) => {
 	try {

@@ -1,4 +1,4 @@
-import type { Waiter } from "../src/pacing";
+import type { Waiter } from "../src/core/pacing";
 
 let nextTicket = 0;
 

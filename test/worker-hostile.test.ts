@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { queueObjectName } from "../src/queue-client";
+import { queueObjectName } from "../src/edge/queue-call";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 import { type StorageDump, storageDump } from "./storage-dump";
 

@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
-import app from "../src/app";
+import app from "../src/edge/app";
 
 const base = "http://queue.test";
 const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`${base}${path}`, init));

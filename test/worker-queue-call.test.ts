@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import app from "../src/app";
-import type { AcquireRequest, AcquireResult } from "../src/queue";
+import app from "../src/edge/app";
+import type { AcquireRequest, AcquireResult } from "../src/object/gateway-queue";
 import { track } from "./helpers";
 
 /** A stand-in for the queue object, to make the Worker's call to it fail, hang or be cancelled. */

@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { queueObjectName } from "../src/queue-client";
+import { queueObjectName } from "../src/edge/queue-call";
 import { intervalMs } from "./helpers";
 
 interface GrantBody {

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { QueueStatus } from "../src/status";
+import type { QueueStatus } from "../src/core/status";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 
 const base = "http://queue.test";

@@ -4,9 +4,9 @@
  * queue object from inside workerd (`wrangler dev` carries about 5,000 held HTTP
  * requests on the bench machine).
  */
-import app from "../../src/app";
-import { GatewayQueue } from "../../src/queue";
-import { queueObjectName } from "../../src/queue-client";
+import app from "../../src/edge/app";
+import { queueObjectName } from "../../src/edge/queue-call";
+import { GatewayQueue } from "../../src/object/gateway-queue";
 
 interface BenchEnv extends Env {
 	BENCH_TIMER: string;

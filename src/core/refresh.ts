@@ -1,5 +1,5 @@
 import { isLow, type SessionBudget } from "./budget";
-import type { GatewayBotResult } from "./discord";
+import type { GatewayBotResult } from "./gateway-bot";
 
 /** `/gateway/bot` is asked at most this often while it answers. */
 export const refreshIntervalMs = 60_000;

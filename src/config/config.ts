@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
-import type { ReserveSetting } from "./budget";
-import { log } from "./log";
-import { defaultMaxQueueNameLength } from "./validation";
+import type { ReserveSetting } from "../core/budget";
+import { defaultMaxQueueNameLength } from "../edge/validation";
+import { log } from "../log";
 
 /** Settings of one deployment, read from its vars and secrets once per isolate. */
 export interface Config {
@@ -19,7 +19,7 @@ export interface Config {
 	discordToken: string | undefined;
 	/** Daily session starts that are never granted. */
 	budgetReserve: ReserveSetting;
-	/** When set, every request but the health check must present it (`src/auth.ts`). */
+	/** When set, every request but the health check must present it (`src/edge/auth.ts`). */
 	queueSecret: string | undefined;
 	maxQueueNameLength: number;
 	/** Longest path and query of a request, in characters. */

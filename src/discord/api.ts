@@ -1,22 +1,5 @@
 import * as z from "zod/mini";
-
-/** What `GET /gateway/bot` tells about a bot. */
-export interface GatewayBot {
-	maxConcurrency: number;
-	sessionStartLimit: {
-		total: number;
-		remaining: number;
-		resetAfterMs: number;
-	};
-}
-
-export type GatewayBotResult =
-	| { kind: "ok"; gatewayBot: GatewayBot }
-	/** Discord rejected the token. */
-	| { kind: "unauthorized" }
-	| { kind: "rate_limited"; retryAfterMs: number }
-	/** Network error, timeout, 5xx, or an answer we could not read. */
-	| { kind: "unavailable"; reason: string };
+import type { GatewayBotResult } from "../core/gateway-bot";
 
 const count = () => z.int().check(z.nonnegative());
 

@@ -1,8 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import { identifyLagMs, reconcile, reserveOf, type SessionBudget, spend, startsAvailable } from "./budget";
-import { type Config, configOf } from "./config";
-import { fetchGatewayBot, type GatewayBot, type GatewayBotResult } from "./discord";
-import { errorMessage, log } from "./log";
+import { type Config, configOf } from "../config/config";
+import { identifyLagMs, reconcile, reserveOf, type SessionBudget, spend, startsAvailable } from "../core/budget";
+import type { GatewayBot, GatewayBotResult } from "../core/gateway-bot";
 import {
 	countOutcome,
 	latenessBoundsSeconds,
@@ -13,17 +12,20 @@ import {
 	type QueueMetrics,
 	upgradeQueueMetrics,
 	waitBoundsSeconds,
-} from "./metrics";
-import { type Grant, Pacer, type PlaceChange, type SavedPlace, type Waiter } from "./pacing";
-import { budgetRefreshAtMs, nextRefreshAtMs } from "./refresh";
+} from "../core/metrics";
+import { type Grant, Pacer, type PlaceChange, type SavedPlace, type Waiter } from "../core/pacing";
+import { budgetRefreshAtMs, nextRefreshAtMs } from "../core/refresh";
 import {
 	type BudgetStatus,
+	type ConcurrencySource,
 	type QueueStatus,
 	queueStatus,
 	type RecentGrant,
 	recentGrantsKept,
 	recentGrantsWindowMs,
-} from "./status";
+} from "../core/status";
+import { fetchGatewayBot } from "../discord/api";
+import { errorMessage, log } from "../log";
 
 export interface AcquireRequest {
 	/** Unique per HTTP request; `cancel(ticket)` gives its place up. */
@@ -50,8 +52,6 @@ export type AcquireResult =
 	| { ok: false; error: "superseded" | "cancelled" | "unauthorized" | "overloaded" }
 	| { ok: false; error: "budget_reserve_reached"; retryAfterMs: number; budget: BudgetStatus };
 
-export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
-
 const gatewayBotKey = "gateway_bot";
 const nextRefreshAtKey = "gateway_bot_next_refresh_at_ms";
 const tokenRejectedKey = "token_rejected";
@@ -68,7 +68,7 @@ export const timerLeadMs = 2;
 
 /**
  * After a restart, how long a restored place holds its bucket's turn for its
- * request to come back (the Worker calls again within a second, `src/queue-client.ts`).
+ * request to come back (the Worker calls again within a second, `src/edge/queue-call.ts`).
  */
 export const restoredTurnHoldMs = 3_000;
 

@@ -1,7 +1,7 @@
 import { auth as basicCredentialsOf } from "hono/utils/basic-auth";
-import type { Config } from "./config";
+import type { Config } from "../config/config";
+import { log } from "../log";
 import { ApiError } from "./errors";
-import { log } from "./log";
 import { checkBotToken, parseBotToken } from "./validation";
 
 /** What a request presents; neither is ever logged, stored or echoed. */

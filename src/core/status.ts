@@ -4,7 +4,9 @@
  * parameter, so it is tested with explicit clock values.
  */
 import type { Pacer, Waiter } from "./pacing";
-import type { ConcurrencySource } from "./queue";
+
+/** Where a queue's `max_concurrency` comes from: the var (tokenless), Discord, one bucket until Discord answers. */
+export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
 
 /** The bot's daily session-start budget, where the queue knows it. */
 export interface BudgetStatus {

@@ -1,14 +1,14 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { ConfigError, configOf } from "../config/config";
+import { errorMessage, log } from "../log";
+import type { GatewayQueue } from "../object/gateway-queue";
 import { authorize, botTokenOf } from "./auth";
-import { ConfigError, configOf } from "./config";
 import { dashboardHeaders, dashboardPage } from "./dashboard";
 import { ApiError } from "./errors";
 import { contentTypes, exposition, formatFor } from "./exposition";
-import { errorMessage, log } from "./log";
-import { metricFamilies } from "./metrics";
-import type { GatewayQueue } from "./queue";
-import { queueObjectName, readQueue, waitForGrant } from "./queue-client";
+import { metricFamilies } from "./metric-families";
+import { queueObjectName, readQueue, waitForGrant } from "./queue-call";
 import {
 	checkQueryParameters,
 	checkRequestSize,

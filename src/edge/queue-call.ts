@@ -1,6 +1,6 @@
+import { errorMessage, log } from "../log";
+import type { AcquireRequest, AcquireResult, GatewayQueue } from "../object/gateway-queue";
 import { ApiError } from "./errors";
-import { errorMessage, log } from "./log";
-import type { AcquireRequest, AcquireResult, GatewayQueue } from "./queue";
 
 type Granted = Extract<AcquireResult, { ok: true }>;
 
