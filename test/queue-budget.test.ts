@@ -63,7 +63,7 @@ describe("GatewayQueue and the daily session-start budget", () => {
 			ok: false,
 			error: "budget_reserve_reached",
 			retryAfterMs: resetAtMs - clock.now,
-			budget: { total: 100, remaining: 5, reserve: 5, reset_at: resetAtMs },
+			budget: { total: 100, remaining: 5, reserve: 5, resetAtMs },
 		};
 		expect(await Promise.all(waiting)).toEqual([
 			expect.objectContaining({ ok: true, shard: 0 }),

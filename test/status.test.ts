@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { noOutcomes } from "../src/core/outcomes";
 import { Pacer } from "../src/core/pacing";
 import {
-	noOutcomes,
 	type QueueStatus,
 	queueStatus,
 	recentGrantsWindowMs,
@@ -74,11 +74,11 @@ describe("queueStatus", () => {
 
 	it("passes the totals and budget through, as copies", () => {
 		const totals = { ...noOutcomes(), granted: 7, superseded: 2 };
-		const budget = { total: 1000, remaining: 990, reserve: 50, reset_at: 86_400_000 };
+		const budget = { total: 1000, remaining: 990, reserve: 50, resetAtMs: 86_400_000 };
 		const status = queueStatus(source(new Pacer({ maxConcurrency: 1, intervalMs }), { totals, budget }), 0);
 		totals.granted++;
 		expect(status.totals).toMatchObject({ granted: 7, superseded: 2 });
-		expect(status.budget).toEqual(budget);
+		expect(status.budget).toEqual({ total: 1000, remaining: 990, reserve: 50, reset_at: 86_400_000 });
 	});
 
 	it("shows the grants of the last five minutes, oldest first", () => {

@@ -45,7 +45,7 @@ describe("the Worker's call to the queue object", () => {
 	});
 
 	it("answers a client that reads refusals 429 with Retry-After and the budget figures at the daily reserve", async () => {
-		const budget = { total: 1000, remaining: 50, reserve: 50, reset_at: 1_800_000_000_000 };
+		const budget = { total: 1000, remaining: 50, reserve: 50, resetAtMs: 1_800_000_000_000 };
 		const refusal: AcquireResult = { ok: false, error: "budget_reserve_reached", retryAfterMs: 7_200_500, budget };
 		const response = await app.fetch(
 			request({ headers: readsRefusals }),
@@ -69,7 +69,7 @@ describe("the Worker's call to the queue object", () => {
 				ok: false,
 				error: "budget_reserve_reached",
 				retryAfterMs: 1000,
-				budget: { total: 1, remaining: 1, reserve: 1, reset_at: 1 },
+				budget: { total: 1, remaining: 1, reserve: 1, resetAtMs: 1 },
 			},
 		],
 	])("holds a client that reads no refusal at %s, asking the object again until it grants", async (_, refused) => {

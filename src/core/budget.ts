@@ -22,6 +22,16 @@ export interface SessionBudget {
 	resetAtMs: number;
 }
 
+/** A budget as it is shown: in the status, the metrics and a refusal. */
+export interface BudgetView {
+	total: number;
+	/** Starts left as far as the queue knows: Discord's last figure less the grants since. */
+	remaining: number;
+	/** Starts never granted (`BUDGET_RESERVE`), so a human can still recover the bot. */
+	reserve: number;
+	resetAtMs: number;
+}
+
 /** `BUDGET_RESERVE`: a number of starts, or a percentage of `total`. */
 export type ReserveSetting = { starts: number } | { percentOfTotal: number };
 
@@ -39,6 +49,10 @@ export function reserveOf(total: number, setting: ReserveSetting): number {
 /** Starts that may still be granted before the reserve. */
 export function startsAvailable(budget: SessionBudget, reserve: number): number {
 	return Math.max(0, budget.remaining - reserve);
+}
+
+export function budgetView(budget: SessionBudget, reserve: number): BudgetView {
+	return { total: budget.total, remaining: budget.remaining, reserve, resetAtMs: budget.resetAtMs };
 }
 
 /** Low enough that Discord is asked for its figure more often than once a minute. */

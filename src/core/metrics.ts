@@ -4,7 +4,7 @@
  * object records into them; `metricFamilies` reads a snapshot.
  */
 import type { GatewayBotResult } from "./gateway-bot";
-import { noOutcomes, type Outcome, type OutcomeTotals } from "./status";
+import { noOutcomes, type Outcome, type OutcomeTotals } from "./outcomes";
 
 /** Seconds: a grant at once, a 200 ms interval's rounds, a 5.5 s interval's, and the long waits of a big start-up. */
 export const waitBoundsSeconds = [0.01, 0.05, 0.1, 0.2, 0.5, 1, 2, 5.5, 11, 22, 60, 120, 300, 600, 1800, 3600] as const;

@@ -3,6 +3,8 @@
  * and totals, shaped from the object's state at one instant. Pure: the time is a
  * parameter, so it is tested with explicit clock values.
  */
+import type { BudgetView } from "./budget";
+import type { OutcomeTotals } from "./outcomes";
 import type { Pacer, Waiter } from "./pacing";
 
 /** Where a queue's `max_concurrency` comes from: the var (tokenless), Discord, one bucket until Discord answers. */
@@ -18,20 +20,6 @@ export interface BudgetStatus {
 	/** Epoch ms. */
 	reset_at: number;
 }
-
-const outcomes = [
-	"granted",
-	"superseded",
-	"cancelled",
-	"overloaded",
-	"unauthorized",
-	"budget_reserve_reached",
-] as const;
-
-export type Outcome = (typeof outcomes)[number];
-
-/** How many requests ended each way since the object started. */
-export type OutcomeTotals = Record<Outcome, number>;
 
 export interface RecentGrant {
 	/** Epoch ms. */
@@ -86,7 +74,7 @@ export interface StatusSource {
 	totals: OutcomeTotals;
 	/** Oldest first, at most `recentGrantsKept`, of the last `recentGrantsWindowMs`. */
 	recentGrants: RecentGrant[];
-	budget: BudgetStatus | null;
+	budget: BudgetView | null;
 	heldByBudget: boolean;
 	warnings: readonly string[];
 }
@@ -115,12 +103,12 @@ export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
 		totals: { ...source.totals },
 		recent_grants: source.recentGrants.filter((grant) => grant.at >= nowMs - recentGrantsWindowMs),
 		estimated_finish_at: finishes.length > 0 ? Math.max(...finishes) : null,
-		budget: source.budget,
+		budget: source.budget && budgetStatus(source.budget),
 		held_by_budget: source.heldByBudget,
 		warnings: [...source.warnings],
 	};
 }
 
-export function noOutcomes(): OutcomeTotals {
-	return Object.fromEntries(outcomes.map((outcome) => [outcome, 0])) as OutcomeTotals;
+export function budgetStatus({ total, remaining, reserve, resetAtMs }: BudgetView): BudgetStatus {
+	return { total, remaining, reserve, reset_at: resetAtMs };
 }

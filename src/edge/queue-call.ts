@@ -1,8 +1,8 @@
+import { budgetStatus } from "../core/status";
 import { errorMessage, log } from "../log";
-import type { AcquireRequest, AcquireResult, GatewayQueue } from "../object/gateway-queue";
+import type { GatewayQueue } from "../object/gateway-queue";
+import type { AcquireRequest, AcquireResult, Granted, Refused } from "../object/rpc";
 import { ApiError } from "./errors";
-
-type Granted = Extract<AcquireResult, { ok: true }>;
 
 /** A read of the object answers at once; longer means it is stuck. */
 const statusTimeoutMs = 10_000;
@@ -147,7 +147,8 @@ function unavailable(): ApiError {
 	});
 }
 
-function refusal(result: Extract<AcquireResult, { ok: false }>): ApiError {
+/** The error each refusal of the object is answered with: one case per refusal of `src/core/outcomes.ts`. */
+function refusal(result: Refused): ApiError {
 	switch (result.error) {
 		case "superseded":
 			return new ApiError("superseded", "A newer request for this shard took this request's place in line.");
@@ -159,19 +160,15 @@ function refusal(result: Extract<AcquireResult, { ok: false }>): ApiError {
 			return new ApiError("queue_overloaded", "The queue holds as many waiting requests as it may; retry later.", {
 				retryAfterSeconds: 5,
 			});
-		case "budget_reserve_reached": {
+		case "budget_reserve_reached":
 			return new ApiError(
 				"budget_reserve_reached",
 				"The bot's daily session starts are down to the reserve that is never granted; retry after the reset.",
 				{
 					retryAfterSeconds: Math.ceil(result.retryAfterMs / 1000),
-					details: {
-						retry_after_ms: result.retryAfterMs,
-						budget: { ...result.budget },
-					},
+					details: { retry_after_ms: result.retryAfterMs, budget: { ...budgetStatus(result.budget) } },
 				},
 			);
-		}
 	}
 }
 

@@ -1,70 +1,17 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Config, configOf } from "../config/config";
-import { identifyLagMs, reconcile, reserveOf, type SessionBudget, spend, startsAvailable } from "../core/budget";
-import type { GatewayBot, GatewayBotResult } from "../core/gateway-bot";
-import {
-	countOutcome,
-	latenessBoundsSeconds,
-	type MetricsSnapshot,
-	maxBucketsLabelled,
-	newQueueMetrics,
-	observe,
-	type QueueMetrics,
-	upgradeQueueMetrics,
-	waitBoundsSeconds,
-} from "../core/metrics";
-import { type Grant, Pacer, type PlaceChange, type SavedPlace, type Waiter } from "../core/pacing";
-import { budgetRefreshAtMs, nextRefreshAtMs } from "../core/refresh";
-import {
-	type BudgetStatus,
-	type ConcurrencySource,
-	type QueueStatus,
-	queueStatus,
-	type RecentGrant,
-	recentGrantsKept,
-	recentGrantsWindowMs,
-} from "../core/status";
-import { fetchGatewayBot } from "../discord/api";
+import { identifyLagMs } from "../core/budget";
+import type { GatewayBotResult } from "../core/gateway-bot";
+import { type MetricsSnapshot, maxBucketsLabelled } from "../core/metrics";
+import { type Grant, Pacer } from "../core/pacing";
+import { type QueueStatus, queueStatus, recentGrantsKept, recentGrantsWindowMs } from "../core/status";
 import { errorMessage, log } from "../log";
-
-export interface AcquireRequest {
-	/** Unique per HTTP request; `cancel(ticket)` gives its place up. */
-	ticket: string;
-	queue: string;
-	shard: number | null;
-	/** The bot this queue belongs to; the object's name is derived from its hash. */
-	token?: string;
-	/**
-	 * The client reads refusals (it sent `Gateway-Queue-Refusals: json`): at the
-	 * budget's reserve it is refused at once. Any other request is held there:
-	 * for a client that reads no status, every answer means IDENTIFY.
-	 */
-	refusals: boolean;
-}
-
-/** A waiting request as the pacer holds it, and as its place is persisted. */
-export interface QueueWaiter extends Waiter {
-	refusals: boolean;
-}
-
-export type AcquireResult =
-	| { ok: true; shard: number | null; bucket: number; waitedMs: number; grantedAtMs: number }
-	| { ok: false; error: "superseded" | "cancelled" | "unauthorized" | "overloaded" }
-	| { ok: false; error: "budget_reserve_reached"; retryAfterMs: number; budget: BudgetStatus };
-
-const gatewayBotKey = "gateway_bot";
-const nextRefreshAtKey = "gateway_bot_next_refresh_at_ms";
-const tokenRejectedKey = "token_rejected";
-const pacingConcurrencyKey = "pacing_concurrency";
-const sessionBudgetKey = "session_budget";
-const metricsKey = "queue_metrics";
-
-interface StoredBudget extends SessionBudget {
-	syncedAtMs: number;
-}
-
-/** workerd's timers fire 1-2 ms late: the timer is armed this much early (and again if it fired too early). */
-export const timerLeadMs = 2;
+import { DiscordSync } from "./discord-sync";
+import type { AcquireRequest, AcquireResult, QueueWaiter, Refused } from "./rpc";
+import { QueueStorage } from "./storage";
+import { QueueTelemetry } from "./telemetry";
+import { Waiters } from "./waiters";
+import { realTimer, type SetTimer, WakeUps } from "./wake-ups";
 
 /**
  * After a restart, how long a restored place holds its bucket's turn for its
@@ -77,48 +24,23 @@ export const restoredTurnHoldMs = 3_000;
  * by a single alarm and a timer beside it. The last grant of each bucket, the
  * bot's daily budget and the waiting line (shard, ticket, arrival order) are
  * persisted; after a restart the Worker calls again for each waiting request
- * and it takes its place back.
+ * and it takes its place back. Each entry point reads the clock once, and again
+ * only after awaiting Discord.
  */
 export class GatewayQueue extends DurableObject<Env> {
-	/** Replaced in tests to step time by hand; read once per entry point. */
+	/** Test hooks: the clock, the timer beside the alarm (`src/object/wake-ups.ts`), the waiting lines (read only). */
 	clock: () => number = Date.now;
-	/** Replaced in tests, like `clock`, by a timer fired by hand. Returns what clears the timer. */
-	setTimer: (callback: () => Promise<void>, delayMs: number) => () => void = (callback, delayMs) => {
-		const timer = setTimeout(callback, delayMs);
-		return () => clearTimeout(timer);
-	};
+	setTimer: SetTimer = realTimer;
+	readonly pacer: Pacer<QueueWaiter>;
 
 	readonly #config: Config;
-	/** Read-only outside this class: the waiting lines and last grants. */
-	readonly pacer: Pacer<QueueWaiter>;
-	/** The answer of each request in the object, by ticket: the same request calling again shares it. */
-	readonly #answers = new Map<string, Promise<AcquireResult>>();
-	/** How to answer each request in line, and what its log line needs. */
-	readonly #settle = new Map<
-		string,
-		{ resolve: (result: AcquireResult) => void; shard: number | null; arrivedAtMs: number }
-	>();
+	readonly #storage: QueueStorage;
+	readonly #telemetry: QueueTelemetry;
+	readonly #sync: DiscordSync;
+	readonly #waiters = new Waiters();
+	readonly #wakeUps: WakeUps;
 	/** Whether the persisted waiting line has been read back (on the first call, which brings the clock). */
 	#restored = false;
-	/** Requests waiting for the bot's first `/gateway/bot` answer, before they are in line. */
-	readonly #arriving = new Set<string>();
-	#alarmAtMs: number | null | undefined;
-	#timerAtMs: number | null = null;
-	#clearTimer: (() => void) | undefined;
-	#queueName = "";
-
-	#source: ConcurrencySource = "unknown";
-	#token: string | undefined;
-	#tokenRejected = false;
-	#refreshing: Promise<void> | undefined;
-	#nextRefreshAtMs = 0;
-	#refreshFailures = 0;
-	/** The bot's daily budget; only bot-bound queues that Discord answered have one. */
-	#budget: StoredBudget | undefined;
-
-	/** Counters and histograms, written with the next transaction once changed. */
-	readonly #metrics: QueueMetrics;
-	#metricsChanged: boolean;
 	/** Whether the budget held the line at the last round, and when starts last came back (grants are not late for the wait). */
 	#heldByBudget = false;
 	#startsBackAtMs = 0;
@@ -126,46 +48,30 @@ export class GatewayQueue extends DurableObject<Env> {
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.#config = configOf(env);
-		ctx.storage.sql.exec(
-			"CREATE TABLE IF NOT EXISTS bucket_grant (bucket INTEGER PRIMARY KEY, granted_at_ms INTEGER NOT NULL)",
-		);
-		// Recent grants: the status shows the last minutes; the budget counts the last minute's as
-		// maybe not counted by Discord yet. `recent_grant` (timestamps only) is what it replaces.
-		ctx.storage.sql.exec(
-			"CREATE TABLE IF NOT EXISTS grant_history (granted_at_ms INTEGER NOT NULL, bucket INTEGER NOT NULL, shard INTEGER)",
-		);
-		ctx.storage.transactionSync(() => {
-			const legacy = ctx.storage.sql.exec("SELECT name FROM sqlite_master WHERE name = 'recent_grant'").toArray();
-			if (legacy.length === 0) return;
-			ctx.storage.sql.exec("INSERT INTO grant_history SELECT granted_at_ms, 0, NULL FROM recent_grant");
-			ctx.storage.sql.exec("DROP TABLE recent_grant");
+		this.#storage = new QueueStorage(ctx.storage, (error) => this.#reset(error));
+		const stored = this.#storage.load();
+		this.#telemetry = new QueueTelemetry(stored.metrics);
+		this.#sync = new DiscordSync(stored, {
+			discordApiUrl: this.#config.discordApiUrl,
+			budgetReserve: this.#config.budgetReserve,
+			grantsSince: (sinceMs) => this.#storage.grantsSince(sinceMs),
+			waitUntil: (promise) => ctx.waitUntil(promise),
 		});
-		// The waiting line: a place per shard (or per ticket), its arrival order and its request, without token.
-		ctx.storage.sql.exec(
-			"CREATE TABLE IF NOT EXISTS waiting_place (place_key TEXT PRIMARY KEY, arrival INTEGER NOT NULL, waiter TEXT NOT NULL)",
+		this.#wakeUps = new WakeUps(
+			this.#storage,
+			() => this.setTimer,
+			() => this.#grantDue(this.clock()),
 		);
-		const lastGrants = ctx.storage.sql
-			.exec<{ bucket: number; granted_at_ms: number }>("SELECT bucket, granted_at_ms FROM bucket_grant")
-			.toArray()
-			.map((row) => [row.bucket, row.granted_at_ms] as const);
-		// Only bot-bound queues have it; their learnt max_concurrency is the pacer's.
-		if (ctx.storage.kv.get<GatewayBot>(gatewayBotKey)) this.#source = "discord";
-		this.#nextRefreshAtMs = ctx.storage.kv.get<number>(nextRefreshAtKey) ?? 0;
-		this.#tokenRejected = ctx.storage.kv.get<boolean>(tokenRejectedKey) ?? false;
-		this.#budget = ctx.storage.kv.get<StoredBudget>(sessionBudgetKey);
-		const metrics = ctx.storage.kv.get<QueueMetrics>(metricsKey);
-		this.#metrics = metrics ? upgradeQueueMetrics(metrics) : newQueueMetrics(Date.now());
-		this.#metricsChanged = metrics === undefined;
 		this.pacer = new Pacer<QueueWaiter>({
-			maxConcurrency: ctx.storage.kv.get<number>(pacingConcurrencyKey) ?? 1,
+			maxConcurrency: stored.maxConcurrency ?? 1,
 			intervalMs: this.#config.identifyIntervalMs,
-			lastGrants,
+			lastGrants: stored.lastGrants,
 			retryGraceMs: this.#config.retryGraceMs,
 		});
 	}
 
-	get concurrencySource(): ConcurrencySource {
-		return this.#source;
+	get concurrencySource() {
+		return this.#sync.source;
 	}
 
 	/**
@@ -175,173 +81,13 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * restored place back.
 	 */
 	acquire(request: AcquireRequest): Promise<AcquireResult> {
-		const arrivedAtMs = this.clock();
-		const known = this.#answers.get(request.ticket);
+		const nowMs = this.clock();
+		const known = this.#waiters.answerOf(request.ticket);
 		if (known) {
-			this.#metrics.reattached.deadline++;
-			this.#metricsChanged = true;
+			this.#telemetry.reattached("deadline", nowMs);
 			return known;
 		}
-		const answer = this.#acquire(request, arrivedAtMs);
-		this.#answers.set(request.ticket, answer);
-		const forget = () => this.#answers.delete(request.ticket);
-		answer.then(forget, forget);
-		return answer;
-	}
-
-	/** The queue as it stands; reading it takes no slot, arms no alarm and writes nothing. */
-	status(queue: string): QueueStatus {
-		const nowMs = this.clock();
-		this.#restoreOnce(nowMs);
-		const known = this.#budgetAt();
-		return queueStatus(
-			{
-				queue,
-				pacer: this.pacer,
-				concurrencySource: this.#source,
-				startedAtMs: this.#metrics.startedAtMs,
-				totals: this.#metrics.outcomes,
-				recentGrants: this.#recentGrants(nowMs),
-				// `null`: a queue without a known bot enforces no budget.
-				budget: known ? budgetStatusOf(known) : null,
-				heldByBudget: this.#isHeldByBudget(),
-				warnings: this.#config.warnings,
-			},
-			nowMs,
-		);
-	}
-
-	/**
-	 * What a scrape of `GET /_/metrics/{queue}` reads: the counters and the queue
-	 * as it stands. Like the status, it takes no slot, arms nothing and writes nothing.
-	 */
-	metrics(): MetricsSnapshot {
-		this.#restoreOnce(this.clock());
-		const known = this.#budgetAt();
-		const labelled = this.pacer.maxConcurrency <= maxBucketsLabelled;
-		return {
-			metrics: this.#metrics,
-			maxConcurrency: this.pacer.maxConcurrency,
-			intervalMs: this.pacer.intervalMs,
-			waiting: this.pacer.waitingCount,
-			waitingPerBucket: labelled
-				? this.pacer.waitingLines(0).map(({ bucket, waiting }) => ({ bucket, waiting }))
-				: null,
-			placesKept: this.pacer.placeCount - this.pacer.waitingCount,
-			budget: known ? { ...budgetStatusOf(known), resetAtMs: known.budget.resetAtMs } : null,
-			heldByBudget: this.#isHeldByBudget(),
-		};
-	}
-
-	/** The grants of the last minutes, oldest first, as the status shows them. */
-	#recentGrants(nowMs: number): RecentGrant[] {
-		return this.ctx.storage.sql
-			.exec<{ granted_at_ms: number; bucket: number; shard: number | null }>(
-				"SELECT granted_at_ms, bucket, shard FROM grant_history WHERE granted_at_ms >= ? ORDER BY rowid DESC LIMIT ?",
-				nowMs - recentGrantsWindowMs,
-				recentGrantsKept,
-			)
-			.toArray()
-			.reverse()
-			.map((row) => ({ at: row.granted_at_ms, bucket: row.bucket, shard: row.shard }));
-	}
-
-	#isHeldByBudget(): boolean {
-		const known = this.#budgetAt();
-		return known !== undefined && startsAvailable(known.budget, known.reserve) === 0;
-	}
-
-	/** Counts and logs a refusal: one line each. */
-	#refuse(shard: number | null, arrivedAtMs: number, result: Extract<AcquireResult, { ok: false }>): AcquireResult {
-		countOutcome(this.#metrics, result.error);
-		this.#metricsChanged = true;
-		log("rejection", {
-			queue: this.#queueName,
-			bucket: this.pacer.bucketOf(shard),
-			shard,
-			waited_ms: this.clock() - arrivedAtMs,
-			outcome: result.error,
-		});
-		return result;
-	}
-
-	/** Counts and records a grant, in the round that makes it. */
-	#recordGrant({ waiter, bucket, grantedAtMs, dueAtMs }: Grant<QueueWaiter>): void {
-		countOutcome(this.#metrics, "granted");
-		observe(this.#metrics.waitSeconds, waitBoundsSeconds, (grantedAtMs - waiter.enqueuedAtMs) / 1000);
-		const latenessMs = grantedAtMs - Math.max(dueAtMs, this.#startsBackAtMs);
-		observe(this.#metrics.latenessSeconds, latenessBoundsSeconds, Math.max(0, latenessMs) / 1000);
-		this.#metricsChanged = true;
-		this.ctx.storage.sql.exec(
-			"INSERT INTO grant_history (granted_at_ms, bucket, shard) VALUES (?, ?, ?)",
-			grantedAtMs,
-			bucket,
-			waiter.shard,
-		);
-	}
-
-	/**
-	 * One line per round, not per grant: under `wrangler dev` each line costs
-	 * about 5.7 ms (inspector traffic), and a round of 16 grants would write 16.
-	 */
-	#logGrants(grants: Grant<QueueWaiter>[]): void {
-		log("grants", {
-			queue: this.#queueName,
-			granted: grants.length,
-			buckets: grants.map((grant) => grant.bucket),
-			shards: grants.map((grant) => grant.waiter.shard),
-			waited_ms: grants.map((grant) => grant.grantedAtMs - grant.waiter.enqueuedAtMs),
-		});
-	}
-
-	async #acquire(request: AcquireRequest, arrivedAtMs: number): Promise<AcquireResult> {
-		this.#queueName = request.queue;
-		this.#restoreOnce(arrivedAtMs);
-		if (request.token === undefined) {
-			this.#source = "var";
-			this.#setConcurrency(this.#config.maxConcurrency);
-		} else {
-			// Bounded like the line itself, while Discord's first answer is awaited.
-			if (this.#arriving.size >= this.#config.maxWaitersPerQueue) {
-				return this.#refuse(request.shard, arrivedAtMs, { ok: false, error: "overloaded" });
-			}
-			this.#token = request.token;
-			this.#arriving.add(request.ticket);
-			await this.#syncGatewayBot(arrivedAtMs);
-			// Down to the reserve: Discord's figure on its way may free starts.
-			if (this.#refreshing && this.#budgetRefusal(this.clock())) await this.#refreshing;
-			if (!this.#arriving.delete(request.ticket)) {
-				return this.#refuse(request.shard, arrivedAtMs, { ok: false, error: "cancelled" });
-			}
-			if (this.#tokenRejected) return this.#refuse(request.shard, arrivedAtMs, { ok: false, error: "unauthorized" });
-		}
-
-		const nowMs = request.token === undefined ? arrivedAtMs : this.clock();
-		const budgetRefusal = this.#budgetRefusal(nowMs);
-		if (budgetRefusal && request.refusals) return this.#refuse(request.shard, arrivedAtMs, budgetRefusal);
-		// Held from its arrival; when the hold only begins with this round, the round counts it.
-		if (budgetRefusal && this.#heldByBudget) this.#countHeld(1);
-		const result = new Promise<AcquireResult>((resolve) =>
-			this.#settle.set(request.ticket, { resolve, shard: request.shard, arrivedAtMs }),
-		);
-		const { superseded, restored } = this.pacer.enqueue({
-			ticket: request.ticket,
-			shard: request.shard,
-			enqueuedAtMs: nowMs,
-			refusals: request.refusals,
-		});
-		if (superseded) this.#resolve(superseded.ticket, { ok: false, error: "superseded" });
-		if (restored) {
-			this.#metrics.reattached.restart++;
-			this.#metricsChanged = true;
-		}
-		// Places kept for a retry count too: they hold memory.
-		if (this.pacer.placeCount > this.#config.maxWaitersPerQueue) {
-			this.pacer.cancel(request.ticket);
-			this.#resolve(request.ticket, { ok: false, error: "overloaded" });
-		}
-		await this.#grantDue(nowMs);
-		return result;
+		return this.#waiters.track(request.ticket, this.#acquire(request, nowMs));
 	}
 
 	/**
@@ -349,37 +95,102 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * kept `RETRY_GRACE_MS` for the retry, never granted meanwhile. Returns whether it was still waiting.
 	 */
 	async cancel(ticket: string): Promise<boolean> {
-		const nowMs = this.clock();
-		this.#restoreOnce(nowMs);
-		if (this.#arriving.delete(ticket)) return true;
+		const nowMs = this.#start(this.clock());
+		if (this.#waiters.arrived(ticket)) return true;
 		if (!this.pacer.detach(ticket, nowMs)) return false;
-		this.#resolve(ticket, { ok: false, error: "cancelled" });
+		this.#answer(ticket, { ok: false, error: "cancelled" }, nowMs);
 		await this.#grantDue(nowMs);
 		return true;
 	}
 
 	override async alarm(): Promise<void> {
-		this.#alarmAtMs = null;
-		const nowMs = this.clock();
-		this.#restoreOnce(nowMs);
-		await this.#grantDue(nowMs);
+		this.#wakeUps.alarmFired();
+		await this.#grantDue(this.#start(this.clock()));
 	}
 
-	/** Reads the waiting line back after a restart: its places wait, detached, for their requests. */
-	#restoreOnce(nowMs: number): void {
-		if (this.#restored) return;
-		this.#restored = true;
-		const saved = this.ctx.storage.sql
-			.exec<{ place_key: string; arrival: number; waiter: string }>(
-				"SELECT place_key, arrival, waiter FROM waiting_place",
-			)
-			.toArray()
-			.map(
-				(row): SavedPlace<QueueWaiter> => ({ key: row.place_key, order: row.arrival, waiter: JSON.parse(row.waiter) }),
-			);
-		if (saved.length === 0) return;
-		this.pacer.restore(saved, nowMs, restoredTurnHoldMs);
-		log("queue_restored", { queue: this.#queueName, places: saved.length });
+	/** The queue as it stands; reading it takes no slot, arms no alarm and writes nothing. */
+	status(queue: string): QueueStatus {
+		const nowMs = this.#start(this.clock());
+		const metrics = this.#telemetry.metricsAt(nowMs);
+		return queueStatus(
+			{
+				queue,
+				pacer: this.pacer,
+				concurrencySource: this.#sync.source,
+				startedAtMs: metrics.startedAtMs,
+				totals: metrics.outcomes,
+				recentGrants: this.#storage.recentGrants(nowMs - recentGrantsWindowMs, recentGrantsKept),
+				// `null`: a queue without a known bot enforces no budget.
+				budget: this.#sync.view(),
+				heldByBudget: this.#sync.startsAvailable() === 0,
+				warnings: this.#config.warnings,
+			},
+			nowMs,
+		);
+	}
+
+	/** What a scrape of `GET /_/metrics/{queue}` reads; like the status, it takes, arms and writes nothing. */
+	metrics(): MetricsSnapshot {
+		const nowMs = this.#start(this.clock());
+		const labelled = this.pacer.maxConcurrency <= maxBucketsLabelled;
+		return {
+			metrics: this.#telemetry.metricsAt(nowMs),
+			maxConcurrency: this.pacer.maxConcurrency,
+			intervalMs: this.pacer.intervalMs,
+			waiting: this.pacer.waitingCount,
+			waitingPerBucket: labelled
+				? this.pacer.waitingLines(0).map(({ bucket, waiting }) => ({ bucket, waiting }))
+				: null,
+			placesKept: this.pacer.placeCount - this.pacer.waitingCount,
+			budget: this.#sync.view(),
+			heldByBudget: this.#sync.startsAvailable() === 0,
+		};
+	}
+
+	async #acquire(request: AcquireRequest, arrivedAtMs: number): Promise<AcquireResult> {
+		this.#telemetry.queue = request.queue;
+		let nowMs = this.#start(arrivedAtMs);
+		const refuse = (result: Refused) => this.#refuse(request.shard, arrivedAtMs, result, nowMs);
+		if (request.token === undefined) {
+			this.#sync.useVar();
+			this.#setConcurrency(this.#config.maxConcurrency);
+		} else {
+			// Bounded like the line itself, while Discord's first answer is awaited.
+			if (this.#waiters.arrivingCount >= this.#config.maxWaitersPerQueue)
+				return refuse({ ok: false, error: "overloaded" });
+			this.#sync.bind(request.token);
+			this.#waiters.arrive(request.ticket);
+			// Only the very first request of a bot waits for Discord; later ones use what is known.
+			this.#startRefreshIfDue(nowMs);
+			if (this.#sync.source === "unknown") await this.#sync.refreshing;
+			if (this.#sync.fallBackIfUnknown()) this.#setConcurrency(1);
+			// Down to the reserve: Discord's figure on its way may free starts.
+			if (this.#sync.refreshing && this.#sync.refusal(nowMs)) await this.#sync.refreshing;
+			nowMs = this.clock();
+			if (!this.#waiters.arrived(request.ticket)) return refuse({ ok: false, error: "cancelled" });
+			if (this.#sync.tokenRejected) return refuse({ ok: false, error: "unauthorized" });
+		}
+
+		const budgetRefusal = this.#sync.refusal(nowMs);
+		if (budgetRefusal && request.refusals) return refuse(budgetRefusal);
+		// Held from its arrival; when the hold only begins with this round, the round counts it.
+		if (budgetRefusal && this.#heldByBudget) this.#telemetry.heldAtReserve(1, nowMs);
+		const answer = this.#waiters.wait(request.ticket, { shard: request.shard, arrivedAtMs });
+		const { superseded, restored } = this.pacer.enqueue({
+			ticket: request.ticket,
+			shard: request.shard,
+			enqueuedAtMs: nowMs,
+			refusals: request.refusals,
+		});
+		if (superseded) this.#answer(superseded.ticket, { ok: false, error: "superseded" }, nowMs);
+		if (restored) this.#telemetry.reattached("restart", nowMs);
+		// Places kept for a retry count too: they hold memory.
+		if (this.pacer.placeCount > this.#config.maxWaitersPerQueue) {
+			this.pacer.cancel(request.ticket);
+			this.#answer(request.ticket, { ok: false, error: "overloaded" }, nowMs);
+		}
+		await this.#grantDue(nowMs);
+		return answer;
 	}
 
 	/**
@@ -389,63 +200,34 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * all in one transaction and arms the next wake-up.
 	 */
 	async #grantDue(nowMs: number): Promise<void> {
-		if (this.#token !== undefined) this.#startRefreshIfDue(nowMs);
-		const known = this.#budgetAt();
-		const available = known ? startsAvailable(known.budget, known.reserve) : Number.POSITIVE_INFINITY;
+		this.#startRefreshIfDue(nowMs);
+		const available = this.#sync.startsAvailable();
 		if (available > 0 && this.#heldByBudget) this.#startsBackAtMs = nowMs;
 		const grants = this.pacer.takeDue(nowMs, available);
 		const exhausted = available - grants.length <= 0;
 		const refused = exhausted ? this.pacer.removeWhere((waiter) => waiter.refusals) : [];
 		// The requests left are held from now on: count each once per hold.
-		if (exhausted && !this.#heldByBudget) this.#countHeld(this.pacer.waitingCount);
-		this.#heldByBudget = exhausted && known !== undefined;
-		const changes = this.pacer.takeChanges();
-		if (grants.length > 0 || changes.length > 0 || this.#metricsChanged) {
-			// The grant is on disk before any response leaves (output gate), so a
-			// restart still spaces the next grant of the bucket from this one and
-			// still counts the starts it spent.
-			this.#writeOrReset(() => {
-				for (const grant of grants) {
-					this.ctx.storage.sql.exec(
-						"INSERT OR REPLACE INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
-						grant.bucket,
-						grant.grantedAtMs,
-					);
-					this.#recordGrant(grant);
-				}
-				if (grants.length > 0) {
-					if (known) this.#storeBudget(spend(known.budget, grants.length));
-					const keptMs = Math.max(recentGrantsWindowMs, identifyLagMs);
-					this.ctx.storage.sql.exec("DELETE FROM grant_history WHERE granted_at_ms <= ?", nowMs - keptMs);
-				}
-				this.#savePlaces(changes);
-				if (this.#metricsChanged) this.ctx.storage.kv.put(metricsKey, this.#metrics);
-				this.#metricsChanged = false;
+		if (exhausted && !this.#heldByBudget) this.#telemetry.heldAtReserve(this.pacer.waitingCount, nowMs);
+		this.#heldByBudget = exhausted && this.#sync.known() !== undefined;
+		for (const grant of grants) this.#telemetry.granted(grant, this.#startsBackAtMs);
+		const places = this.pacer.takeChanges();
+		const metrics = this.#telemetry.takeChanged(nowMs);
+		if (grants.length > 0 || places.length > 0 || metrics) {
+			// On disk before any response leaves (output gate): a restart still spaces the
+			// next grant of each bucket from these, and still counts the starts they spent.
+			this.#storage.writeRound({
+				grants,
+				budget: this.#sync.spend(grants.length),
+				places,
+				metrics,
+				forgetGrantsBeforeMs: nowMs - Math.max(recentGrantsWindowMs, identifyLagMs),
 			});
-			for (const grant of grants) this.#resolveGrant(grant);
-			if (grants.length > 0) this.#logGrants(grants);
+			for (const grant of grants) this.#answerGrant(grant);
+			this.#telemetry.logRound(grants);
 		}
-		const budgetRefusal = this.#budgetRefusal(nowMs);
-		if (budgetRefusal) for (const waiter of refused) this.#resolve(waiter.ticket, budgetRefusal);
-		await this.#armAlarm(this.#nextWakeAtMs(exhausted));
-	}
-
-	#countHeld(requests: number): void {
-		this.#metrics.heldAtReserve += requests;
-		this.#metricsChanged ||= requests > 0;
-	}
-
-	#savePlaces(changes: PlaceChange<QueueWaiter>[]): void {
-		for (const { key, place } of changes) {
-			if (place) {
-				this.ctx.storage.sql.exec(
-					"INSERT OR REPLACE INTO waiting_place (place_key, arrival, waiter) VALUES (?, ?, ?)",
-					key,
-					place.order,
-					JSON.stringify(place.waiter),
-				);
-			} else this.ctx.storage.sql.exec("DELETE FROM waiting_place WHERE place_key = ?", key);
-		}
+		const budgetRefusal = this.#sync.refusal(nowMs);
+		if (budgetRefusal) for (const waiter of refused) this.#answer(waiter.ticket, budgetRefusal, nowMs);
+		await this.#wakeUps.arm(this.#nextWakeAtMs(exhausted), nowMs);
 	}
 
 	/**
@@ -455,65 +237,47 @@ export class GatewayQueue extends DurableObject<Env> {
 	 */
 	#nextWakeAtMs(exhausted: boolean): number | null {
 		const grantAtMs = exhausted ? undefined : this.pacer.nextDueAtMs();
-		const refreshAtMs =
-			this.#token !== undefined && !this.#refreshing && this.pacer.waitingCount > 0
-				? this.#refreshDueAtMs()
-				: undefined;
-		const times = [grantAtMs, this.pacer.nextExpiryAtMs(), refreshAtMs].filter((time) => time !== undefined);
+		const callAtMs = this.pacer.waitingCount > 0 ? this.#sync.nextCallAtMs() : undefined;
+		const times = [grantAtMs, this.pacer.nextExpiryAtMs(), callAtMs].filter((time) => time !== undefined);
 		return times.length > 0 ? Math.min(...times) : null;
 	}
 
-	/** The budget and its reserve; none for a queue without a known bot. */
-	#budgetAt(): { budget: StoredBudget; reserve: number } | undefined {
-		if (!this.#budget) return undefined;
-		return { budget: this.#budget, reserve: reserveOf(this.#budget.total, this.#config.budgetReserve) };
+	#startRefreshIfDue(nowMs: number): void {
+		this.#sync.startIfDue(nowMs, (result) => this.#onGatewayBot(result, this.clock()));
 	}
 
-	/** The answer to a request that reads refusals while granting would cross the reserve, or `undefined` while it would not. */
-	#budgetRefusal(nowMs: number): Extract<AcquireResult, { error: "budget_reserve_reached" }> | undefined {
-		const known = this.#budgetAt();
-		if (!known || startsAvailable(known.budget, known.reserve) > 0) return undefined;
-		return {
-			ok: false,
-			error: "budget_reserve_reached",
-			// Past the reset, starts come back with Discord's next figure, due within seconds.
-			retryAfterMs: Math.max(1000, known.budget.resetAtMs - nowMs),
-			budget: budgetStatusOf(known),
-		};
+	/** Discord's answer: persisted, the buckets set from it, a rejected token's line answered; then a round. */
+	async #onGatewayBot(result: GatewayBotResult, nowMs: number): Promise<void> {
+		this.#sync.answered(result, nowMs);
+		this.#telemetry.gatewayBotAnswered(result, this.#sync.stored.nextRefreshAtMs, nowMs);
+		const dropped = this.#sync.tokenRejected ? this.pacer.drain() : [];
+		this.#storage.writeSync(this.#sync.stored, this.pacer.takeChanges(), this.#telemetry.takeChanged(nowMs));
+		for (const waiter of dropped) this.#answer(waiter.ticket, { ok: false, error: "unauthorized" }, nowMs);
+		if (result.kind === "ok") this.#setConcurrency(result.gatewayBot.maxConcurrency);
+		await this.#grantDue(nowMs);
 	}
 
-	#grantsSince(sinceMs: number): number {
-		return this.ctx.storage.sql
-			.exec<{ count: number }>("SELECT COUNT(*) AS count FROM grant_history WHERE granted_at_ms >= ?", sinceMs)
-			.one().count;
+	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */
+	#setConcurrency(maxConcurrency: number): void {
+		if (maxConcurrency === this.pacer.maxConcurrency) return;
+		this.pacer.setMaxConcurrency(maxConcurrency);
+		this.#storage.writeConcurrency(maxConcurrency, this.pacer.lastGrants());
 	}
 
-	#storeBudget(budget: StoredBudget): void {
-		this.#budget = budget;
-		this.ctx.storage.kv.put(sessionBudgetKey, budget);
-	}
-
-	/**
-	 * Storage that fails leaves memory and disk out of step, and waiters could
-	 * hang with no alarm: reset the object instead, so every waiting request gets
-	 * a 503 and retries against state read back from disk.
-	 */
-	#writeOrReset<T>(write: () => T): T {
-		try {
-			return this.ctx.storage.transactionSync(write);
-		} catch (error) {
-			this.#reset(error);
+	/** On the first call after a start: reads the waiting line back; its places wait, detached, for their requests. */
+	#start(nowMs: number): number {
+		if (this.#restored) return nowMs;
+		this.#restored = true;
+		const saved = this.#storage.places();
+		if (saved.length > 0) {
+			this.pacer.restore(saved, nowMs, restoredTurnHoldMs);
+			this.#telemetry.restored(saved.length);
 		}
+		return nowMs;
 	}
 
-	#reset(error: unknown): never {
-		log("queue_reset", { queue: this.#queueName, error: errorMessage(error) });
-		this.ctx.abort("storage failed");
-		throw error;
-	}
-
-	#resolveGrant({ waiter, bucket, grantedAtMs }: Grant): void {
-		this.#resolve(waiter.ticket, {
+	#answerGrant({ waiter, bucket, grantedAtMs }: Grant<QueueWaiter>): void {
+		this.#waiters.resolve(waiter.ticket, {
 			ok: true,
 			shard: waiter.shard,
 			bucket,
@@ -522,168 +286,25 @@ export class GatewayQueue extends DurableObject<Env> {
 		});
 	}
 
-	/** Answers a request in line; a refusal is counted and logged here, a grant with its round. */
-	#resolve(ticket: string, result: AcquireResult): void {
-		const waiting = this.#settle.get(ticket);
-		if (!waiting) return;
-		this.#settle.delete(ticket);
-		if (!result.ok) this.#refuse(waiting.shard, waiting.arrivedAtMs, result);
-		waiting.resolve(result);
+	/** Answers a request in line with a refusal, counted and logged. */
+	#answer(ticket: string, result: Refused, nowMs: number): void {
+		const settled = this.#waiters.resolve(ticket, result);
+		if (settled) this.#refuse(settled.shard, settled.arrivedAtMs, result, nowMs);
 	}
 
-	/** Keeps exactly one alarm, at the next wake-up, and none when nothing is due. */
-	async #armAlarm(nextAtMs: number | null): Promise<void> {
-		this.#armTimer(nextAtMs);
-		if (nextAtMs === this.#alarmAtMs) return;
-		this.#alarmAtMs = nextAtMs;
-		try {
-			if (nextAtMs === null) await this.ctx.storage.deleteAlarm();
-			else await this.ctx.storage.setAlarm(nextAtMs);
-		} catch (error) {
-			this.#reset(error);
-		}
+	#refuse(shard: number | null, arrivedAtMs: number, result: Refused, nowMs: number): Refused {
+		const bucket = this.pacer.bucketOf(shard);
+		this.#telemetry.refused(result.error, { bucket, shard, waitedMs: nowMs - arrivedAtMs }, nowMs);
+		return result;
 	}
 
-	/**
-	 * Alarms fire a few ms late; a timer beside the alarm grants on time while the
-	 * object is alive, and the alarm stays the backstop after an eviction. Whichever
-	 * fires first grants; the other finds nothing due (and a timer that fires early
-	 * grants nothing and is armed again).
-	 */
-	#armTimer(nextAtMs: number | null): void {
-		if (nextAtMs === this.#timerAtMs) return;
-		this.#clearTimer?.();
-		this.#clearTimer = undefined;
-		this.#timerAtMs = nextAtMs;
-		if (nextAtMs === null) return;
-		this.#clearTimer = this.setTimer(
-			async () => {
-				this.#clearTimer = undefined;
-				this.#timerAtMs = null;
-				// A failure has reset the object and been logged; its alarm retries.
-				await this.#grantDue(this.clock()).catch(() => undefined);
-			},
-			Math.max(0, nextAtMs - this.clock() - timerLeadMs),
-		);
-	}
-
-	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */
-	#setConcurrency(maxConcurrency: number): boolean {
-		if (maxConcurrency === this.pacer.maxConcurrency) return false;
-		this.pacer.setMaxConcurrency(maxConcurrency);
-		this.#writeOrReset(() => {
-			this.ctx.storage.kv.put(pacingConcurrencyKey, maxConcurrency);
-			this.ctx.storage.sql.exec("DELETE FROM bucket_grant");
-			for (const [bucket, grantedAtMs] of this.pacer.lastGrants()) {
-				this.ctx.storage.sql.exec(
-					"INSERT INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
-					bucket,
-					grantedAtMs,
-				);
-			}
-		});
-		return true;
-	}
-
-	/**
-	 * Learns `max_concurrency` from Discord. Only the very first request of a bot
-	 * waits for the answer; later ones use what is known and refresh in the
-	 * background at most once a minute.
-	 */
-	async #syncGatewayBot(nowMs: number): Promise<void> {
-		this.#startRefreshIfDue(nowMs);
-		if (this.#source === "unknown") await this.#refreshing;
-		if (this.#source === "unknown" && !this.#tokenRejected) {
-			// Discord did not answer (or, after a restart, is not due to be asked yet).
-			// Slower, never unsafe: one bucket until it answers.
-			this.#source = "fallback";
-			this.#setConcurrency(1);
-		}
-	}
-
-	/**
-	 * Asks Discord when due. `#refreshing` never rejects, and is cleared before the
-	 * answer is acted on, so the wake-up armed then includes the next refresh.
-	 */
-	#startRefreshIfDue(nowMs: number): void {
-		if (this.#refreshing || nowMs < this.#refreshDueAtMs()) return;
-		const token = this.#token;
-		if (token === undefined) return;
-		this.#refreshing = fetchGatewayBot(token, { apiUrl: this.#config.discordApiUrl })
-			.then(async (result) => {
-				this.#refreshing = undefined;
-				this.#applyGatewayBot(result, this.clock());
-				await this.#grantDue(this.clock());
-			})
-			// A storage failure has reset the object and been logged.
-			.catch(() => undefined)
-			.finally(() => {
-				this.#refreshing = undefined;
-			});
-		this.ctx.waitUntil(this.#refreshing);
-	}
-
-	/** The regular schedule (or the back-off after a failure), brought forward by the budget's reset or a low budget. */
-	#refreshDueAtMs(): number {
-		if (!this.#budget || this.#refreshFailures > 0) return this.#nextRefreshAtMs;
-		const reserve = reserveOf(this.#budget.total, this.#config.budgetReserve);
-		return Math.min(this.#nextRefreshAtMs, budgetRefreshAtMs(this.#budget, reserve, this.#budget.syncedAtMs));
-	}
-
-	#applyGatewayBot(result: GatewayBotResult, nowMs: number): void {
-		this.#refreshFailures = result.kind === "ok" || result.kind === "unauthorized" ? 0 : this.#refreshFailures + 1;
-		this.#metrics.gatewayBotCalls[result.kind]++;
-		this.#metricsChanged = true;
-		this.#nextRefreshAtMs = nextRefreshAtMs(result, nowMs, this.#refreshFailures);
-		log("discord_gateway_bot", {
-			queue: this.#queueName,
-			outcome: result.kind,
-			...(result.kind === "ok" && {
-				max_concurrency: result.gatewayBot.maxConcurrency,
-				session_starts_total: result.gatewayBot.sessionStartLimit.total,
-				session_starts_remaining: result.gatewayBot.sessionStartLimit.remaining,
-			}),
-			...(result.kind === "unavailable" && { reason: result.reason }),
-			...(result.kind === "rate_limited" && { retry_after_ms: result.retryAfterMs }),
-			next_refresh_in_ms: this.#nextRefreshAtMs - nowMs,
-		});
-		// Not one transaction: setting the concurrency writes its own.
-		try {
-			this.ctx.storage.kv.put(nextRefreshAtKey, this.#nextRefreshAtMs);
-			switch (result.kind) {
-				case "ok": {
-					this.#tokenRejected = false;
-					this.ctx.storage.kv.put(gatewayBotKey, result.gatewayBot);
-					this.ctx.storage.kv.delete(tokenRejectedKey);
-					const budget = reconcile(
-						result.gatewayBot.sessionStartLimit,
-						nowMs,
-						this.#grantsSince(nowMs - identifyLagMs + 1),
-					);
-					this.#storeBudget({ ...budget, syncedAtMs: nowMs });
-					this.#source = "discord";
-					this.#setConcurrency(result.gatewayBot.maxConcurrency);
-					break;
-				}
-				case "unauthorized": {
-					this.#tokenRejected = true;
-					this.#source = "unknown";
-					this.#budget = undefined;
-					this.ctx.storage.kv.delete(gatewayBotKey);
-					this.ctx.storage.kv.delete(sessionBudgetKey);
-					this.ctx.storage.kv.put(tokenRejectedKey, true);
-					for (const waiter of this.pacer.drain()) this.#resolve(waiter.ticket, { ok: false, error: "unauthorized" });
-					this.#savePlaces(this.pacer.takeChanges());
-					break;
-				}
-			}
-		} catch (error) {
-			this.#reset(error);
-		}
+	/** Storage that fails: every waiting request gets an error the Worker retries against what is on disk. */
+	#reset(error: unknown): never {
+		log("queue_reset", { queue: this.#telemetry.queue, error: errorMessage(error) });
+		this.ctx.abort("storage failed");
+		throw error;
 	}
 }
 
-/** The budget as the status and a refusal show it. */
-function budgetStatusOf({ budget, reserve }: { budget: SessionBudget; reserve: number }): BudgetStatus {
-	return { total: budget.total, remaining: budget.remaining, reserve, reset_at: budget.resetAtMs };
-}
+export type { AcquireRequest, AcquireResult } from "./rpc";
+export { timerLeadMs } from "./wake-ups";
