@@ -18,8 +18,8 @@ export interface WorkerDescription {
 	durableObjects: { binding: string; className: string }[];
 }
 
-/** Secrets the Worker reads (`src/config/config.ts`); bound only when set, never written to disk. */
-export const secretNames = ["DISCORD_TOKEN", "QUEUE_SECRET"] as const;
+/** Secrets the Worker reads (`src/config/settings.ts`); bound only when set, never written to disk. */
+export { secretNames } from "../src/config/settings.ts";
 
 /** The launcher's own variables, beside the Worker's. */
 export interface LaunchSettings {

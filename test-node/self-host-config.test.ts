@@ -12,6 +12,7 @@ import {
 	workerdConfig,
 	workerEnvironment,
 } from "../scripts/self-host-config.ts";
+import { settings } from "../src/config/settings.ts";
 
 const worker: WorkerDescription = {
 	name: "gateway-queue",
@@ -98,12 +99,16 @@ describe("following wrangler.toml", () => {
 		expect(JSON.parse(await readFile(join(buildDirOf("wrangler.toml"), "worker.json"), "utf8"))).toEqual(built);
 	});
 
-	it("knows every secret src/config/config.ts reads: its ConfigSource is wrangler.toml's vars and secretNames", async () => {
+	it("runs with the Worker's own list of settings: wrangler.toml's vars are its vars, with its defaults", async () => {
 		const { worker: built } = await ensureBuild(join(projectRoot, "wrangler.toml"));
-		const source = await readFile(join(projectRoot, "src", "config.ts"), "utf8");
-		const configSource = source.slice(source.indexOf("export interface ConfigSource"));
-		const read = [...configSource.slice(0, configSource.indexOf("}")).matchAll(/^\t([A-Z_]+)\?: string;/gm)];
-		expect(read.map((match) => match[1]).sort()).toEqual([...Object.keys(built.vars), ...secretNames].sort());
+		const vars = Object.values(settings).flatMap((setting) =>
+			"default" in setting ? [[setting.name, setting.default] as const] : [],
+		);
+		expect(built.vars).toEqual(Object.fromEntries(vars));
+		expect(Object.values(settings).map((setting) => setting.name)).toEqual([
+			...Object.keys(built.vars),
+			...secretNames,
+		]);
 	});
 
 	it("counts the build current until a source is newer than it", async () => {

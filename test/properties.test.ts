@@ -1,9 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { defaultMaxQueueNameLength } from "../src/config/settings";
 import { Pacer, type SavedPlace, type Waiter } from "../src/core/pacing";
 import { readCredentials } from "../src/edge/auth";
 import { ApiError } from "../src/edge/errors";
-import { defaultMaxQueueNameLength, parseQueueName, parseShard } from "../src/edge/validation";
+import { parseQueueName, parseShard } from "../src/edge/validation";
 
 /** The error code `run` throws, its result wrapped, or a marker for anything that is not an `ApiError`. */
 function outcome<T>(run: () => T): { value: T } | { code: string; message: string } {

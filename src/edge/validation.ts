@@ -1,8 +1,7 @@
+import { defaultMaxQueueNameLength } from "../config/settings";
 import { ApiError } from "./errors";
 
 export const defaultQueueName = "default";
-/** `MAX_QUEUE_NAME_LENGTH`'s default. */
-export const defaultMaxQueueNameLength = 64;
 const queueNamePattern = /^[A-Za-z0-9-][A-Za-z0-9._-]*$/;
 const shardPattern = /^\d{1,10}$/;
 const maxShard = 2 ** 32 - 1;
