@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../src/config/config";
 import app from "../src/edge/app";
-import { botTokenOf, readCredentials, secretChallenge } from "../src/edge/auth";
+import { botTokenFor, presentedBotToken, presentedSecret, secretChallenge } from "../src/edge/auth";
 import { ApiError } from "../src/edge/errors";
 import type { AcquireRequest, AcquireResult } from "../src/object/gateway-queue";
 
@@ -13,6 +13,11 @@ const request = (headers: Record<string, string> = {}, path = "/q?shard=1", meth
 
 afterEach(() => {
 	vi.restoreAllMocks();
+});
+
+const readCredentials = (request: Request) => ({
+	secret: presentedSecret(request),
+	botToken: presentedBotToken(request),
 });
 
 /** The `ApiError` that reading the credentials of `headers` throws. */
@@ -77,11 +82,12 @@ describe("readCredentials", () => {
 		},
 	);
 
-	it("falls back to DISCORD_TOKEN in botTokenOf, and prefers the request's own token", () => {
+	it("falls back to DISCORD_TOKEN in botTokenFor, and prefers the request's own token", async () => {
 		const config = parseConfig({ DISCORD_TOKEN: "from.secret" });
-		expect(botTokenOf(request(), config)).toBe("from.secret");
-		expect(botTokenOf(request({ "x-bot-token": "own.token" }), config)).toBe("own.token");
-		expect(botTokenOf(request(), parseConfig({}))).toBeUndefined();
+		const open = { secretRequired: false };
+		expect(await botTokenFor(request(), config, open)).toBe("from.secret");
+		expect(await botTokenFor(request({ "x-bot-token": "own.token" }), config, open)).toBe("own.token");
+		expect(await botTokenFor(request(), parseConfig({}), open)).toBeUndefined();
 	});
 });
 

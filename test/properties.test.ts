@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { defaultMaxQueueNameLength } from "../src/config/settings";
 import { Pacer, type SavedPlace, type Waiter } from "../src/core/pacing";
-import { readCredentials } from "../src/edge/auth";
+import { presentedBotToken } from "../src/edge/auth";
 import { ApiError } from "../src/edge/errors";
 import { parseQueueName, parseShard } from "../src/edge/validation";
 
@@ -121,7 +121,7 @@ describe("parseShard (property)", () => {
 	});
 });
 
-describe("readCredentials (property)", () => {
+describe("presentedBotToken (property)", () => {
 	const headerValue = fc.string({ unit: "binary-ascii", maxLength: 300 }).map((text) => text.replace(/[\0\r\n]/g, ""));
 	const scheme = fc.constantFrom("", "Bot ", "bot ", "Bearer ", "Basic ", "Token ");
 
@@ -131,7 +131,7 @@ describe("readCredentials (property)", () => {
 			fc.property(scheme, headerValue, fc.option(headerValue), (prefix, value, botHeader) => {
 				const headers = new Headers({ authorization: `${prefix}${value}` });
 				if (botHeader !== null) headers.set("x-bot-token", botHeader);
-				const result = outcome(() => readCredentials(new Request("http://queue.test/", { headers })));
+				const result = outcome(() => presentedBotToken(new Request("http://queue.test/", { headers })));
 				if ("code" in result) {
 					expect(["invalid_token", "invalid_authorization"]).toContain(result.code);
 					messages.add(result.message);

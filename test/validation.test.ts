@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { parseBotToken } from "../src/edge/auth";
 import { ApiError } from "../src/edge/errors";
-import { parseBotToken, parseQueueName, parseShard, rawPathOf } from "../src/edge/validation";
+import { parseQueueName, parseShard, rawPathOf } from "../src/edge/validation";
 
 const errorCodeOf = (run: () => unknown) => {
 	try {

@@ -2,15 +2,13 @@ import { auth as basicCredentialsOf } from "hono/utils/basic-auth";
 import type { Config } from "../config/config";
 import { log } from "../log";
 import { ApiError } from "./errors";
-import { checkBotToken, parseBotToken } from "./validation";
 
-/** What a request presents; neither is ever logged, stored or echoed. */
-export interface Credentials {
-	/** `Authorization: Bearer <secret>`, or the password of `Authorization: Basic`. */
-	secret: string | undefined;
-	/** `Authorization: Bot <token>`, `X-Bot-Token: [Bot ]<token>`, or the user name of `Authorization: Basic`. */
-	botToken: string | undefined;
-}
+/**
+ * The credentials a request presents: the deployment's secret and a bot token.
+ * Neither is ever logged, stored or echoed.
+ */
+
+const botTokenPattern = /^[A-Za-z0-9._-]{1,256}$/;
 
 /**
  * Sent with every 401 for a missing or wrong secret. Not `Basic`, though Basic is
@@ -22,20 +20,31 @@ export const secretChallenge = 'Bearer realm="gateway-queue", charset="UTF-8"';
 const knownSchemes = new Set(["bot", "bearer", "basic"]);
 
 /**
- * Reads the credentials of a request. A malformed bot token is refused
- * (`invalid_token`), and so is a token sent two ways at once; other
- * `Authorization` schemes, and a malformed `Basic`, carry nothing.
+ * The bot token a request's queue belongs to (the request's own, or else the
+ * `DISCORD_TOKEN` secret), once its credentials pass: the secret first, when
+ * `secretRequired` and the deployment has one, so a stranger learns nothing from
+ * how the rest of the request is checked; then the token, refused when malformed
+ * (`invalid_token`) or sent two ways at once.
  */
-export function readCredentials(request: Request): Credentials {
-	return { secret: presentedSecret(request), botToken: presentedBotToken(request) };
+export async function botTokenFor(
+	request: Request,
+	config: Config,
+	{ secretRequired }: { secretRequired: boolean },
+): Promise<string | undefined> {
+	if (secretRequired && config.queueSecret !== undefined) await authorize(presentedSecret(request), config.queueSecret);
+	const presented = presentedBotToken(request);
+	if (secretRequired && config.queueSecret === undefined && presented === undefined) warnOpenOnce(config);
+	return presented ?? config.discordToken;
 }
 
-function presentedSecret(request: Request): string | undefined {
+/** `Authorization: Bearer <secret>`, or the password of `Authorization: Basic`. */
+export function presentedSecret(request: Request): string | undefined {
 	const bearer = request.headers.get("authorization")?.match(/^\s*Bearer\s+(\S+)\s*$/i)?.[1];
 	return bearer ?? basicCredentialsOf(request)?.password;
 }
 
-function presentedBotToken(request: Request): string | undefined {
+/** `Authorization: Bot <token>`, `X-Bot-Token: [Bot ]<token>`, or the user name of `Authorization: Basic`. */
+export function presentedBotToken(request: Request): string | undefined {
 	checkAuthorizationScheme(request.headers.get("authorization"));
 	const header = request.headers.get("x-bot-token");
 	const fromHeader =
@@ -70,31 +79,34 @@ function onlyToken(first: string | undefined, second: string | undefined): strin
 }
 
 /**
- * The bot token a request's queue belongs to: the request's own, or else the
- * `DISCORD_TOKEN` secret. Every route that reaches a queue reads it this way.
+ * Lets a request through when it presents the secret; otherwise throws
+ * `unauthorized`. Digests of equal length are compared in constant time, so the
+ * answer's timing tells nothing about the secret, not even its length.
  */
-export function botTokenOf(request: Request, config: Config): string | undefined {
-	return presentedBotToken(request) ?? config.discordToken;
-}
-
-/**
- * Lets a request through when the deployment has no `QUEUE_SECRET` or the
- * request presents it; otherwise throws `unauthorized`. Digests of equal length
- * are compared in constant time, so the answer's timing tells nothing about the
- * secret, not even its length.
- */
-export async function authorize(request: Request, config: Config): Promise<void> {
-	if (config.queueSecret === undefined) {
-		if (presentedBotToken(request) === undefined) warnOpenOnce(config);
-		return;
-	}
-	// The secret first: a stranger learns nothing from how the rest of the request is checked.
-	if (await sameSecret(presentedSecret(request) ?? "", config.queueSecret)) return;
+async function authorize(presented: string | undefined, secret: string): Promise<void> {
+	if (await sameSecret(presented ?? "", secret)) return;
 	throw new ApiError(
 		"unauthorized",
 		"This deployment needs its secret: Authorization: Bearer <secret>, or Basic with the secret as password.",
 		{ headers: { "www-authenticate": secretChallenge } },
 	);
+}
+
+/**
+ * The bot token of `Authorization: Bot <token>`, or `undefined` for no header or
+ * another scheme. A `Bot` header without a well-formed token is rejected, and
+ * the token is never echoed back.
+ */
+export function parseBotToken(authorization: string | null): string | undefined {
+	const match = authorization?.match(/^\s*Bot(?:\s+(.*))?$/i);
+	if (!match) return undefined;
+	return checkBotToken(match[1]?.trim() ?? "", "Authorization: Bot <token>");
+}
+
+/** `token` if it is shaped like a bot token; else `invalid_token`, naming where it came from but not echoing it. */
+function checkBotToken(token: string, source: string): string {
+	if (botTokenPattern.test(token)) return token;
+	throw new ApiError("invalid_token", `${source} does not carry a well-formed bot token.`);
 }
 
 async function sameSecret(presented: string, expected: string): Promise<boolean> {

@@ -5,7 +5,6 @@ export const defaultQueueName = "default";
 const queueNamePattern = /^[A-Za-z0-9-][A-Za-z0-9._-]*$/;
 const shardPattern = /^\d{1,10}$/;
 const maxShard = 2 ** 32 - 1;
-const botTokenPattern = /^[A-Za-z0-9._-]{1,256}$/;
 
 /**
  * The queue named by a request path, as sent (not URL-decoded or normalised):
@@ -65,23 +64,6 @@ export function readsRefusals(headers: Headers): boolean {
 		`${refusalsHeader} must be "json" (refusals answered as JSON), or left out (held until granted, never refused).`,
 		{ details: { header: refusalsHeader } },
 	);
-}
-
-/**
- * The bot token of `Authorization: Bot <token>`, or `undefined` for no header or
- * another scheme. A `Bot` header without a well-formed token is rejected, and
- * the token is never echoed back.
- */
-export function parseBotToken(authorization: string | null): string | undefined {
-	const match = authorization?.match(/^\s*Bot(?:\s+(.*))?$/i);
-	if (!match) return undefined;
-	return checkBotToken(match[1]?.trim() ?? "", "Authorization: Bot <token>");
-}
-
-/** `token` if it is shaped like a bot token; else `invalid_token`, naming where it came from but not echoing it. */
-export function checkBotToken(token: string, source: string): string {
-	if (botTokenPattern.test(token)) return token;
-	throw new ApiError("invalid_token", `${source} does not carry a well-formed bot token.`);
 }
 
 export interface RequestSizeLimits {
