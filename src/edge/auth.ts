@@ -126,6 +126,6 @@ function warnOpenOnce(config: Config): void {
 		message:
 			"QUEUE_SECRET is not set and a request carried no bot token: anyone who knows this URL can fill, stall or read " +
 			(config.discordToken === undefined ? "tokenless queues" : "the DISCORD_TOKEN bot's queues") +
-			". Set QUEUE_SECRET, or have every client send its bot token (README, Security).",
+			". Set QUEUE_SECRET, or have every client send its bot token (docs/security.md).",
 	});
 }

@@ -89,7 +89,7 @@ const durations = ["attemptTimeoutMs", "backoffBaseMs", "backoffMaxMs", "maxRetr
 const functions = ["warn", "onRetry", "fetch", "delay", "random", "now"] as const;
 const known: readonly string[] = ["url", "token", "secret", "warnAfterFailures", ...durations, ...functions];
 
-// The queue's own rules (README, Bounds and The secret): a token or secret it would refuse fails here, at build time.
+// The queue's own rules (docs/security.md, Bounds and The secret): a token or secret it would refuse fails here, at build time.
 const tokenPattern = /^[A-Za-z0-9._-]{1,256}$/;
 const secretPattern = /^[\x21-\x7e]{16,1024}$/;
 
