@@ -1,7 +1,8 @@
 /**
  * Every setting of a deployment, listed once: the `Config` type, its parsing,
  * the check of `wrangler.toml`'s defaults, the self-hosted process's variables
- * and the table of docs/configuration.md (`npm run docs`) all come from here.
+ * and the table of docs/configuration.md (`npm run docs`) all come from here;
+ * a doc's links are relative to docs/.
  * No relative imports: the Node scripts load this file as it is.
  */
 import * as z from "zod/mini";
@@ -42,9 +43,8 @@ export const settings = {
 		kind: "var",
 		default: "5500",
 		doc:
-			"minimum spacing of two grants in one bucket: Discord's 5000 ms plus 500 ms for the way from our grant to " +
-			"Discord; below 5000 is allowed (tests) but flagged: an `unsafe_config` log line, `warnings` in the status, " +
-			"a warning on the dashboard",
+			"minimum spacing of two grants in one bucket (why 5500: [below](#choosing-identify_interval_ms)); below 5000 " +
+			"is allowed (tests) but flagged: an `unsafe_config` log line, `warnings` in the status, a warning on the dashboard",
 		parse: wholeNumber(1, 600_000),
 	},
 	discordApiUrl: {
@@ -138,7 +138,7 @@ export const settings = {
 		name: "QUEUE_SECRET",
 		kind: "secret",
 		doc:
-			"when set, every request but `GET /_/health` and the dashboard page must present it (docs/security.md); " +
+			"when set, every request but `GET /_/health` and the dashboard page must present it ([Security](security.md)); " +
 			"16-1024 visible ASCII characters. Set but unusable fails closed: every request `500`",
 		parse: z
 			.string()
