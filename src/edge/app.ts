@@ -4,7 +4,7 @@ import { ConfigError, configOf } from "../config/config";
 import { errorMessage, log } from "../log";
 import type { GatewayQueue } from "../object/gateway-queue";
 import { authorize, botTokenOf } from "./auth";
-import { dashboardHeaders, dashboardPage } from "./dashboard";
+import { dashboardHeaders, dashboardPage } from "./dashboard/page";
 import { ApiError } from "./errors";
 import { contentTypes, exposition, formatFor } from "./exposition";
 import { metricFamilies } from "./metric-families";
