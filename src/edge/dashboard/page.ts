@@ -1,7 +1,8 @@
 /**
  * The live dashboard of one queue: a page with inline CSS and script and nothing
  * else, so it works where only the Worker is reachable. It holds no queue data:
- * its script reads `GET /_/queues/{queue}` once a second and draws it.
+ * its script (`script.browser.js`, inlined as its text) reads `GET /_/queues/{queue}`
+ * once a second and draws it.
  *
  * Credentials: the page sends what its URL fragment names, as a header of each
  * status read: `#token=<bot token>` becomes `Authorization: Bot <token>`;
@@ -10,6 +11,7 @@
  * logs or Referer).
  */
 import { html, raw } from "hono/html";
+import script from "./script.browser.js";
 
 /** Nothing loads from elsewhere, and the page only talks to its own origin. */
 export const dashboardHeaders = {
@@ -106,154 +108,4 @@ td.next { color: var(--accent); font-weight: 600; white-space: nowrap; }
 	.card { padding: .6rem; }
 	.recent li:nth-child(n+7) { display: none; }
 }
-`;
-
-// Plain browser JavaScript, sent as is: no build step. It writes text only (no innerHTML).
-const script = `
-"use strict";
-const statusUrl = document.body.dataset.statusUrl;
-const fragment = new URLSearchParams(location.hash.slice(1));
-const headers = {};
-const [secret, token] = [fragment.get("secret"), fragment.get("token")];
-if (secret) {
-	headers.authorization = "Bearer " + secret;
-	if (token) headers["x-bot-token"] = token;
-} else if (token) {
-	headers.authorization = "Bot " + token;
-}
-const windowMs = 5 * 60000;
-let status = null;
-let offsetMs = 0; // server clock minus this browser's clock
-const $ = (id) => document.getElementById(id);
-const serverNow = () => Date.now() + offsetMs;
-const hue = (bucket) => (bucket * 137.508) % 360;
-
-function el(tag, text, className) {
-	const node = document.createElement(tag);
-	if (text !== undefined) node.textContent = text;
-	if (className) node.className = className;
-	return node;
-}
-
-function duration(ms) {
-	const s = Math.max(0, Math.round(ms / 1000));
-	if (s < 60) return s + " s";
-	const m = Math.floor(s / 60);
-	if (m < 60) return m + " min " + (s % 60) + " s";
-	return Math.floor(m / 60) + " h " + (m % 60) + " min";
-}
-const clockTime = (ms) => new Date(ms - offsetMs).toLocaleTimeString();
-const totalLabels = { budget_reserve_reached: "at reserve" };
-const sources = { discord: "from Discord", var: "from MAX_CONCURRENCY", fallback: "fallback: Discord unreachable", unknown: "not learnt yet" };
-
-function render() {
-	const s = status;
-	$("config").textContent = "max_concurrency " + s.max_concurrency + " (" + (sources[s.concurrency_source] || s.concurrency_source) +
-		") · interval " + s.interval_ms / 1000 + " s · updated " + clockTime(s.now);
-	const warnings = $("warnings");
-	warnings.replaceChildren(...(s.warnings || []).map((warning) => el("li", "Warning: " + warning)));
-	warnings.hidden = warnings.childElementCount === 0;
-	$("waiting").textContent = String(s.waiting);
-	$("waiting-buckets").textContent = s.buckets.length + (s.buckets.length === 1 ? " bucket" : " buckets") + " with waiting shards";
-	$("finish-at").textContent = s.estimated_finish_at === null ? "nobody waits" : "at " + clockTime(s.estimated_finish_at);
-
-	const totals = $("totals");
-	totals.replaceChildren();
-	for (const [name, count] of Object.entries(s.totals)) {
-		totals.append(el("dt", totalLabels[name] || name.replaceAll("_", " ")), el("dd", String(count)));
-	}
-
-	const budget = $("budget");
-	budget.replaceChildren();
-	if (s.budget && typeof s.budget === "object") {
-		const b = s.budget;
-		const gauge = el("div", undefined, "gauge" + (b.remaining <= b.reserve ? " low" : ""));
-		gauge.setAttribute("role", "meter");
-		gauge.setAttribute("aria-valuemin", "0");
-		gauge.setAttribute("aria-valuemax", String(b.total));
-		gauge.setAttribute("aria-valuenow", String(b.remaining));
-		const fill = el("div", undefined, "fill");
-		fill.style.width = (100 * b.remaining / Math.max(1, b.total)) + "%";
-		const reserve = el("div", undefined, "reserve");
-		reserve.style.left = (100 * b.reserve / Math.max(1, b.total)) + "%";
-		gauge.append(fill, reserve);
-		budget.append(el("p", b.remaining + " of " + b.total + " left", "big"), gauge,
-			el("p", "reserve " + b.reserve + " · resets in " + duration(b.reset_at - s.now), "muted"));
-		if (s.held_by_budget) budget.append(el("p", "At the reserve: waiting shards are held until starts come back.", "problem"));
-	} else {
-		budget.append(el("p", "No daily budget known for this queue.", "muted"));
-	}
-
-	const timeline = $("timeline");
-	timeline.replaceChildren();
-	const lanes = Math.max(1, s.max_concurrency);
-	const laneHeight = Math.max(2, 100 / lanes);
-	for (const grant of s.recent_grants) {
-		const mark = el("span");
-		mark.title = "shard " + (grant.shard === null ? "–" : grant.shard) + ", bucket " + grant.bucket + " at " + clockTime(grant.at);
-		mark.style.left = "calc(" + (100 * (grant.at - (s.now - windowMs)) / windowMs) + "% - 3px)";
-		mark.style.top = ((grant.bucket % lanes) * 100 / lanes) + "%";
-		mark.style.height = laneHeight + "%";
-		mark.style.background = "hsl(" + hue(grant.bucket) + " 70% 55%)";
-		timeline.append(mark);
-	}
-	const recent = $("recent");
-	recent.replaceChildren();
-	for (const grant of s.recent_grants.slice(-12).reverse()) {
-		recent.append(el("li", clockTime(grant.at) + " · shard " + (grant.shard === null ? "–" : grant.shard) + " · bucket " + grant.bucket));
-	}
-
-	$("idle").hidden = s.buckets.length > 0;
-	const untouched = s.concurrency_source === "unknown" && s.totals.granted === 0 && !fragment.get("token");
-	$("idle").textContent = "Nobody is waiting." + (untouched
-		? " For a bot's own queue, add #token=<bot token> to this page's address: the part after # stays in the browser, which sends the token as a header."
-		: "");
-	$("buckets").hidden = s.buckets.length === 0;
-	const body = $("buckets").tBodies[0];
-	body.replaceChildren();
-	for (const line of s.buckets) {
-		const row = el("tr");
-		row.dataset.bucket = String(line.bucket);
-		const listed = line.shards.map((shard) => (shard === null ? "–" : String(shard))).slice(0, 24);
-		const more = line.waiting - listed.length;
-		const next = el("td", "", "next");
-		next.dataset.at = String(line.next_grant_at);
-		row.append(el("td", String(line.bucket), "bucket"), el("td", String(line.waiting), "waiting"), next,
-			el("td", listed.join(", ") + (more > 0 ? " … +" + more + " more" : ""), "shards"),
-			el("td", line.last_grant_at === null ? "never" : clockTime(line.last_grant_at), "wide"));
-		body.append(row);
-	}
-	tick();
-}
-
-// Countdowns move between two reads of the status.
-function tick() {
-	if (!status) return;
-	const now = serverNow();
-	for (const cell of document.querySelectorAll("td.next")) {
-		const inMs = Number(cell.dataset.at) - now;
-		cell.textContent = inMs <= 0 ? "now" : "in " + (inMs / 1000).toFixed(1) + " s";
-	}
-	$("finish").textContent = status.estimated_finish_at === null ? "–" : "in " + duration(status.estimated_finish_at - now);
-}
-
-async function poll() {
-	try {
-		const response = await fetch(statusUrl, { headers, cache: "no-store" });
-		const body = await response.json();
-		if (!response.ok) throw new Error(response.status + " " + (body.error || "") + ": " + (body.message || ""));
-		offsetMs = body.now - Date.now();
-		status = body;
-		$("problem").hidden = true;
-		render();
-	} catch (error) {
-		$("problem").hidden = false;
-		$("problem").textContent = "Cannot read the queue's status: " + error.message;
-	} finally {
-		setTimeout(poll, 1000);
-	}
-}
-
-setInterval(tick, 200);
-poll();
 `;
