@@ -8,9 +8,9 @@
 import { execFile } from "node:child_process";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, matchesGlob, relative, resolve } from "node:path";
 import { promisify } from "node:util";
-import type { WorkerDescription } from "./self-host-config.ts";
+import type { ModuleType, WorkerDescription } from "./self-host-config.ts";
 
 export const projectRoot = resolve(import.meta.dirname, "..");
 export const defaultWranglerConfig = join(projectRoot, "wrangler.toml");
@@ -89,10 +89,32 @@ interface WranglerConfig {
 	vars: Record<string, unknown>;
 	durable_objects: { bindings: { name: string; class_name: string; script_name?: string }[] };
 	migrations: { new_sqlite_classes?: string[] }[];
+	rules: { type: string; globs: string[] }[];
+}
+
+const moduleTypes = new Map<string, ModuleType>([
+	["Text", "text"],
+	["Data", "data"],
+	["CompiledWasm", "wasm"],
+]);
+
+/**
+ * The bundle's other modules among the files wrangler wrote beside it, each of the type of the
+ * first `[[rules]]` entry whose globs match its name (wrangler names it `<hash>-<file name>`).
+ */
+function otherModules(wranglerConfig: string, rules: WranglerConfig["rules"], mainModule: string, files: string[]) {
+	// Not modules: the bundle's source map and wrangler's README.md.
+	const modules = files.filter((file) => file !== mainModule && file !== "README.md" && !file.endsWith(".map"));
+	return modules.map((name) => {
+		const rule = rules.find(({ globs }) => globs.some((glob) => matchesGlob(name, glob)));
+		const type = rule && moduleTypes.get(rule.type);
+		if (!type) throw new Error(`${name}: no Text, Data or CompiledWasm rule of ${wranglerConfig} matches it`);
+		return { name, type };
+	});
 }
 
 /** Wrangler's reading of the config (any format it takes), reduced to what the self-hosted process needs. */
-async function describeWorker(wranglerConfig: string, mainModule: string): Promise<WorkerDescription> {
+async function describeWorker(wranglerConfig: string, mainModule: string, files: string[]): Promise<WorkerDescription> {
 	const { unstable_readConfig } = await import("wrangler");
 	const config: WranglerConfig = unstable_readConfig({ config: wranglerConfig }, { hideWarnings: true });
 	const sqliteClasses = new Set(config.migrations.flatMap((migration) => migration.new_sqlite_classes ?? []));
@@ -109,6 +131,7 @@ async function describeWorker(wranglerConfig: string, mainModule: string): Promi
 	return {
 		name: config.name ?? "worker",
 		mainModule,
+		modules: otherModules(wranglerConfig, config.rules, mainModule, files),
 		compatibilityDate: config.compatibility_date ?? failWith(`${wranglerConfig} sets no compatibility_date`),
 		compatibilityFlags: config.compatibility_flags,
 		vars,
@@ -141,11 +164,15 @@ export async function build(wranglerConfig: string): Promise<SelfHostBuild> {
 			throw new Error(`wrangler could not build ${wranglerConfig}:\n${error.stdout ?? ""}${error.stderr ?? ""}`);
 		});
 		const mainModule = "index.js";
-		const worker = await describeWorker(wranglerConfig, mainModule);
+		const files = await readdir(staging);
+		const worker = await describeWorker(wranglerConfig, mainModule, files);
 		await writeFile(join(staging, descriptionFile), `${JSON.stringify(worker, null, "\t")}\n`);
 		await mkdir(dir, { recursive: true });
-		const files = (await readdir(staging)).filter((file) => file !== descriptionFile);
 		for (const file of [...files, descriptionFile]) await rename(join(staging, file), join(dir, file));
+		// An earlier build's modules, named by their content's hash: a running workerd has read them already.
+		for (const file of await readdir(dir)) {
+			if (file !== descriptionFile && !files.includes(file)) await rm(join(dir, file), { force: true });
+		}
 		return { dir, bundlePath: join(dir, mainModule), worker };
 	} finally {
 		await rm(staging, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * functions: `npm run serve` (scripts/serve.ts) reads the environment, and the
  * build (scripts/self-host-build.ts) describes the Worker from wrangler.toml.
  */
-import { resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import * as z from "zod/mini";
 
 /** What the build reads from the Worker's wrangler config, kept beside the bundle as `worker.json`. */
@@ -11,12 +11,20 @@ export interface WorkerDescription {
 	name: string;
 	/** The bundle's file name in the build folder (`wrangler deploy --dry-run --outdir` output). */
 	mainModule: string;
+	/**
+	 * The bundle's other modules, beside it in the build folder: what the wrangler config's
+	 * `[[rules]]` keep out of the bundle (the dashboard's script, as text), by workerd's module type.
+	 */
+	modules: { name: string; type: ModuleType }[];
 	compatibilityDate: string;
 	compatibilityFlags: string[];
 	/** The `[vars]` of the wrangler config: the names the environment may set, and their defaults. */
 	vars: Record<string, string>;
 	durableObjects: { binding: string; className: string }[];
 }
+
+/** workerd's types of the modules beside the bundle: wrangler's Text, Data and CompiledWasm. */
+export type ModuleType = "text" | "data" | "wasm";
 
 /** Secrets the Worker reads (`src/config/settings.ts`); bound only when set, never written to disk. */
 export { secretNames } from "../src/config/settings.ts";
@@ -100,7 +108,7 @@ export interface WorkerdConfigOptions {
 	address: string;
 	/** The folder the Durable Objects' SQLite files live in. */
 	storageDir: string;
-	/** The bundle, relative to the config file (workerd resolves `embed` from there). */
+	/** The bundle, relative to the config file (workerd resolves `embed` from there); its other modules are beside it. */
 	bundlePath: string;
 	/** Secrets set in the environment: bound from it; the others are left unbound, as on Cloudflare. */
 	secretsSet: readonly string[];
@@ -120,6 +128,12 @@ export function workerdConfig(worker: WorkerDescription, options: WorkerdConfigO
 		({ className }) =>
 			`(className = ${text(className)}, uniqueKey = ${text(`${worker.name}-${className}`)}, enableSql = true)`,
 	);
+	const modules = [
+		`(name = ${text(worker.mainModule)}, esModule = embed ${text(options.bundlePath)})`,
+		...worker.modules.map(
+			({ name, type }) => `(name = ${text(name)}, ${type} = embed ${text(join(dirname(options.bundlePath), name))})`,
+		),
+	];
 	const list = (items: string[], indent: string) => items.map((item) => `${indent}${item},`).join("\n");
 	return `# Written by \`npm run serve\` (scripts/serve.ts) at each start, from ${worker.name}'s wrangler config
 # and the environment: HOST and PORT make the socket's address, STATE_DIR the storage folder. Vars and
@@ -137,7 +151,9 @@ const config :Workerd.Config = (
 );
 
 const worker :Workerd.Worker = (
-  modules = [(name = ${text(worker.mainModule)}, esModule = embed ${text(options.bundlePath)})],
+  modules = [
+${list(modules, "    ")}
+  ],
   compatibilityDate = ${text(worker.compatibilityDate)},
   compatibilityFlags = [${worker.compatibilityFlags.map(text).join(", ")}],
   bindings = [

@@ -88,6 +88,12 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 	test("shows the waiting buckets of a bot's queue as the status route does, and follows a grant", async () => {
 		// Shards 0 and 1 are granted at once; 2, 4, 6 wait in bucket 0 and 3, 5 in bucket 1.
 		const page = await browser.newPage();
+		// The page's inline script or style refused by its Content-Security-Policy, or a script error.
+		const problems: string[] = [];
+		page.on("console", (message) => {
+			if (message.type() === "error" && /script-src|style-src/.test(message.text())) problems.push(message.text());
+		});
+		page.on("pageerror", (error) => problems.push(error.message));
 		await page.goto(`${server.url}/_/dashboard/${queue}#token=${token}`);
 		for (const shard of [0, 1, 2, 3, 4, 5, 6]) await hold(shard);
 
@@ -115,6 +121,7 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 		await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rowsOf(after));
 		expect(await page.textContent("#waiting")).toBe("3");
 		expect(await page.locator("#timeline span").count()).toBe(4);
+		expect(problems).toEqual([]);
 		await page.close();
 	});
 

@@ -17,6 +17,7 @@ import { settings } from "../src/config/settings.ts";
 const worker: WorkerDescription = {
 	name: "gateway-queue",
 	mainModule: "index.js",
+	modules: [{ name: "0123abcd-script.browser.js", type: "text" }],
 	compatibilityDate: "2026-11-01",
 	compatibilityFlags: ["enable_request_signal"],
 	vars: { MAX_CONCURRENCY: "1", IDENTIFY_INTERVAL_MS: "5500" },
@@ -83,6 +84,12 @@ describe("workerdConfig", () => {
 		expect(text).toContain('esModule = embed "../dist/index.js"');
 	});
 
+	it("embeds the bundle's other modules from beside it, by their type", () => {
+		expect(config([])).toContain(
+			'(name = "0123abcd-script.browser.js", text = embed "../dist/0123abcd-script.browser.js")',
+		);
+	});
+
 	it("escapes paths as Cap'n Proto text", () => {
 		expect(config([])).toContain('path = "/var/lib/\\"q\\"/durable-objects"');
 	});
@@ -97,6 +104,14 @@ describe("following wrangler.toml", () => {
 		expect(built.vars).toEqual(vars);
 		expect(Object.keys(vars)).toContain("IDENTIFY_INTERVAL_MS");
 		expect(JSON.parse(await readFile(join(buildDirOf("wrangler.toml"), "worker.json"), "utf8"))).toEqual(built);
+	});
+
+	it("builds the dashboard's script beside the bundle as a text module, as wrangler.toml's rule says", async () => {
+		const { worker: built, dir } = await ensureBuild(join(projectRoot, "wrangler.toml"));
+		expect(built.modules).toEqual([{ name: expect.stringMatching(/^[0-9a-f]+-script\.browser\.js$/), type: "text" }]);
+		const [module] = built.modules;
+		const source = await readFile(join(projectRoot, "src/edge/dashboard/script.browser.js"), "utf8");
+		expect(await readFile(join(dir, module?.name ?? ""), "utf8")).toBe(source);
 	});
 
 	it("runs with the Worker's own list of settings: wrangler.toml's vars are its vars, with its defaults", async () => {

@@ -1,5 +1,8 @@
 /** `npm run serve` on a free port with its own state folder: the HTTP contract, pacing, vars from the environment, logs. */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { projectRoot } from "../scripts/self-host-build.ts";
 import { type SelfHostServer, startSelfHost } from "../scripts/self-host-server.ts";
 
 const intervalMs = 400;
@@ -90,6 +93,13 @@ describe("the HTTP contract", () => {
 		const response = await fetch(`${server.url}/_/queues/contract-a`);
 		expect(response.status).toBe(200);
 		expect(await response.json()).toMatchObject({ queue: "contract-a", max_concurrency: 2, interval_ms: intervalMs });
+	});
+
+	it("serves the dashboard with its script inline, from the text module beside the bundle", async () => {
+		const response = await fetch(`${server.url}/_/dashboard/contract-a`);
+		expect(response.status).toBe(200);
+		const script = await readFile(join(projectRoot, "src/edge/dashboard/script.browser.js"), "utf8");
+		expect(await response.text()).toContain(`<script>${script}</script>`);
 	});
 });
 

@@ -1,6 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { QueueStatus } from "../src/core/status";
+import script from "../src/edge/dashboard/script.browser.js";
 import { fakeDiscord, gatewayBotBody } from "./discord-fake";
 
 const base = "http://queue.test";
@@ -85,6 +86,18 @@ describe("GET /_/dashboard/{queue}", () => {
 		expect(page).toContain('name="viewport"');
 		expect(page).toContain("prefers-color-scheme: dark");
 		expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
+	});
+
+	it("inlines script.browser.js as its text, the one script the policy allows", async () => {
+		const response = await call("/_/dashboard/mybot");
+		const page = await response.text();
+		// The Text module rule gives the file's text, not a module.
+		expect(script).toMatch(/^\/\/ @ts-check\n/);
+		expect(script).toContain("async function poll()");
+		expect(script).not.toMatch(/<\/script/i);
+		expect(page).toContain(`<script>${script}</script>`);
+		expect(page.match(/<script/g)).toHaveLength(1);
+		expect(response.headers.get("content-security-policy")).toContain("script-src 'unsafe-inline'");
 	});
 
 	it("validates the queue name and token as the other routes do", async () => {

@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { ConfigError } from "../config/config";
 import { errorMessage, log } from "../log";
 import type { GatewayQueue } from "../object/gateway-queue";
-import { dashboardHeaders, dashboardPage } from "./dashboard";
+import { dashboardHeaders, dashboardPage } from "./dashboard/page";
 import { ApiError } from "./errors";
 import { contentTypes, exposition, formatFor } from "./exposition";
 import { metricFamilies } from "./metric-families";
