@@ -16,7 +16,7 @@ import script from "./script.browser.js";
 /** Nothing loads from elsewhere, and the page only talks to its own origin. */
 export const dashboardHeaders = {
 	"content-security-policy":
-		"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+		"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 	"cache-control": "no-store",
 	"referrer-policy": "no-referrer",
 };
