@@ -1,0 +1,106 @@
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
+import {
+	acquire,
+	acquireRequest,
+	armedAlarm,
+	freshQueue,
+	intervalMs,
+	track,
+	useFakeClock,
+	waitingCount,
+} from "../support/queue";
+
+// Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
+describe("GatewayQueue pacing", () => {
+	it("grants a request to an idle bucket at once and arms no alarm", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const result = await acquire(stub, acquireRequest(5));
+		expect(result).toEqual({ ok: true, shard: 5, bucket: 1, waitedMs: 0, grantedAtMs: clock.now });
+		expect(await armedAlarm(stub)).toBeNull();
+	});
+
+	it("grants the heads of all buckets at once", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const results = await Promise.all([0, 1, 2, 3].map((shard) => acquire(stub, acquireRequest(shard))));
+		expect(results.map((result) => result.ok && result.grantedAtMs)).toEqual([
+			clock.now,
+			clock.now,
+			clock.now,
+			clock.now,
+		]);
+	});
+
+	it("holds the next request of a bucket and arms the alarm exactly when it is due", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const firstAtMs = clock.now;
+		await acquire(stub, acquireRequest(0));
+		clock.advance(100);
+		const second = track(acquire(stub, acquireRequest(4)));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs);
+		expect(second.settled()).toBe(false);
+	});
+
+	it("grants nothing on an early or repeated alarm, and re-arms it", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const firstAtMs = clock.now;
+		await acquire(stub, acquireRequest(0));
+		const second = track(acquire(stub, acquireRequest(4)));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+
+		clock.advance(intervalMs - 1);
+		expect(await runDurableObjectAlarm(stub)).toBe(true);
+		expect(await runDurableObjectAlarm(stub)).toBe(true);
+		expect(await waitingCount(stub)).toBe(1);
+		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs);
+
+		clock.advance(1);
+		expect(await runDurableObjectAlarm(stub)).toBe(true);
+		expect(await second.promise).toEqual({
+			ok: true,
+			shard: 4,
+			bucket: 0,
+			waitedMs: intervalMs,
+			grantedAtMs: firstAtMs + intervalMs,
+		});
+		expect(await runDurableObjectAlarm(stub)).toBe(false);
+	});
+
+	it("serves a bucket first in, first out, one grant per interval", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const startMs = clock.now;
+		const pending = [0, 8, 4, 12].map((shard) => acquire(stub, acquireRequest(shard)));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(3));
+		for (let round = 1; round <= 3; round++) {
+			clock.advance(intervalMs);
+			await runDurableObjectAlarm(stub);
+		}
+		const results = await Promise.all(pending);
+		expect(results.map((result) => result.ok && [result.shard, result.grantedAtMs - startMs])).toEqual([
+			[0, 0],
+			[8, intervalMs],
+			[4, 2 * intervalMs],
+			[12, 3 * intervalMs],
+		]);
+	});
+
+	it("keeps the spacing across an eviction: the last grant is persisted before the answer", async () => {
+		const stub = freshQueue();
+		const clock = await useFakeClock(stub);
+		const grantedAtMs = clock.now;
+		await acquire(stub, acquireRequest(0));
+
+		await evictDurableObject(stub);
+		await useFakeClock(stub, clock);
+		const next = track(acquire(stub, acquireRequest(4)));
+		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		expect(await armedAlarm(stub)).toBe(grantedAtMs + intervalMs);
+		expect(next.settled()).toBe(false);
+	});
+});
