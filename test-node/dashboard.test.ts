@@ -1,9 +1,9 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { findChromium, howToGetChromium, launchChromium } from "../scripts/browser.ts";
-import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
-import { type FakeDiscord, startFakeDiscord } from "../scripts/fake-discord.ts";
-import { Resources } from "../scripts/resources.ts";
+import { findChromium, howToGetChromium, launchChromium } from "../tools/browser.ts";
+import { type DevServer, startDevServer } from "../tools/dev-server.ts";
+import { type FakeDiscord, startFakeDiscord } from "../tools/fake-discord.ts";
+import { Resources } from "../tools/resources.ts";
 import { requireTool } from "./requirements.ts";
 
 // Two buckets, grants 8 s apart: long enough for the page and the status to be compared between two grants.

@@ -12,7 +12,7 @@ import { WebSocketManager } from "@discordjs/ws";
 import { Client, Events } from "discord.js";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { IdentifyQueueError, QueueIdentifyThrottler } from "../packages/client/src/index.ts";
-import { freePort } from "../scripts/dev-server.ts";
+import { freePort } from "../tools/dev-server.ts";
 import {
 	expectEachIdentifyGranted,
 	expectSpacing,

@@ -8,9 +8,9 @@ import { REST } from "@discordjs/rest";
 import { type IIdentifyThrottler, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws";
 import { afterAll, beforeAll, expect, test, vi } from "vitest";
 import { QueueIdentifyThrottler, waitForIdentify } from "../packages/client/src/index.ts";
-import type { DevServer } from "../scripts/dev-server.ts";
-import type { FakeDiscord } from "../scripts/fake-discord.ts";
-import { type QueueServer, type Runtime, runtimes, startSelfHost } from "../scripts/self-host-server.ts";
+import type { DevServer } from "../tools/dev-server.ts";
+import type { FakeDiscord } from "../tools/fake-discord.ts";
+import { type QueueServer, type Runtime, runtimes, startSelfHost } from "../tools/self-host-server.ts";
 import { expectSpacing, intervalMs, type QueueAndDiscord, recordingFetch, startQueueAndDiscord, token } from "./e2e.ts";
 
 let servers: QueueAndDiscord;

@@ -4,9 +4,9 @@
  */
 import { performance } from "node:perf_hooks";
 import { expect } from "vitest";
-import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
-import { type FakeDiscord, type FakeDiscordOptions, type Identify, startFakeDiscord } from "../scripts/fake-discord.ts";
-import { Resources } from "../scripts/resources.ts";
+import { type DevServer, startDevServer } from "../tools/dev-server.ts";
+import { type FakeDiscord, type FakeDiscordOptions, type Identify, startFakeDiscord } from "../tools/fake-discord.ts";
+import { Resources } from "../tools/resources.ts";
 
 // Looks like a bot token (the queue checks the form); Discord here is the fake one.
 export const token = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GfAkE0.e2e-test-token_not-a-real-one-0123456789";

@@ -1,6 +1,6 @@
 /** `npm run serve` on a free port with its own state folder: the HTTP contract, pacing, vars from the environment, logs. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SelfHostServer, startSelfHost } from "../scripts/self-host-server.ts";
+import { type SelfHostServer, startSelfHost } from "../tools/self-host-server.ts";
 
 const intervalMs = 400;
 let server: SelfHostServer;

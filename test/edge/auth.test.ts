@@ -1,30 +1,18 @@
-import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config/config";
 import app from "../../src/edge/app";
 import { botTokenOf, readCredentials, secretChallenge } from "../../src/edge/auth";
-import { ApiError } from "../../src/edge/errors";
-import type { AcquireRequest, AcquireResult } from "../../src/object/gateway-queue";
+import { errorOf } from "../support/api-error";
+import { logLinesOf, spyOnLogLines } from "../support/console";
+import { envWithStandIn, getByNameOf, grantingStandIn } from "../support/worker";
 
 const secret = "s3cret-0123456789-abcdef";
 const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;
 const request = (headers: Record<string, string> = {}, path = "/q?shard=1", method = "GET") =>
 	new Request(`http://queue.test${path}`, { headers, method });
 
-afterEach(() => {
-	vi.restoreAllMocks();
-});
-
 /** The `ApiError` that reading the credentials of `headers` throws. */
-function refusalOf(headers: Record<string, string>): ApiError {
-	try {
-		readCredentials(request(headers));
-	} catch (error) {
-		if (error instanceof ApiError) return error;
-		throw error;
-	}
-	throw new Error("no error thrown");
-}
+const refusalOf = (headers: Record<string, string>) => errorOf(() => readCredentials(request(headers)));
 
 describe("readCredentials", () => {
 	it.each([
@@ -87,16 +75,9 @@ describe("readCredentials", () => {
 
 /** The app with a stand-in queue object that records what reaches it. */
 function appWith(vars: Record<string, string>) {
-	const reached: AcquireRequest[] = [];
-	const getByName = vi.fn(() => ({
-		cancel: async () => true,
-		acquire: async (sent: AcquireRequest): Promise<AcquireResult> => {
-			reached.push(sent);
-			return { ok: true, shard: sent.shard, bucket: 0, waitedMs: 0, grantedAtMs: 1 };
-		},
-	}));
-	const testEnv = { ...env, ...vars, GATEWAY_QUEUE: { getByName } } as unknown as Env;
-	return { fetch: (req: Request) => app.fetch(req, testEnv), reached, getByName };
+	const queue = grantingStandIn();
+	const testEnv = envWithStandIn(queue, vars);
+	return { fetch: (req: Request) => app.fetch(req, testEnv), reached: queue.reached, getByName: getByNameOf(testEnv) };
 }
 
 describe("with QUEUE_SECRET set", () => {
@@ -143,7 +124,7 @@ describe("with QUEUE_SECRET set", () => {
 		await queue.fetch(request(bearer));
 		await queue.fetch(request({ ...bearer, "x-bot-token": "bot.two" }));
 		await queue.fetch(request({ authorization: basic("bot.one", secret) }));
-		const names = queue.getByName.mock.calls.map((call: unknown[]) => call[0]);
+		const names = queue.getByName.mock.calls.map((call) => call[0]);
 		expect(new Set(names).size).toBe(3);
 		expect(names[3]).toBe(names[0]);
 		expect(names.join()).not.toContain("bot.one");
@@ -202,9 +183,8 @@ describe("without QUEUE_SECRET", () => {
 	});
 
 	it("logs one warning per isolate when a request reaches a queue with neither secret nor token", async () => {
-		const lines = vi.spyOn(console, "log").mockImplementation(() => {});
-		const openQueueWarnings = () =>
-			lines.mock.calls.map(([line]) => JSON.parse(String(line))).filter((line) => line.event === "open_queue");
+		const lines = spyOnLogLines();
+		const openQueueWarnings = () => logLinesOf(lines).filter((line) => line.event === "open_queue");
 		const queue = appWith({});
 		await queue.fetch(request({ "x-bot-token": "abc.def" }));
 		expect(openQueueWarnings()).toEqual([]);
@@ -212,11 +192,11 @@ describe("without QUEUE_SECRET", () => {
 		await queue.fetch(request());
 		const warnings = openQueueWarnings();
 		expect(warnings).toEqual([expect.objectContaining({ event: "open_queue", level: "warn" })]);
-		expect(warnings[0].message).toContain("tokenless queues");
+		expect(warnings[0]?.message).toContain("tokenless queues");
 	});
 
 	it("names the DISCORD_TOKEN bot's queues in that warning when that secret is set", async () => {
-		const lines = vi.spyOn(console, "log").mockImplementation(() => {});
+		const lines = spyOnLogLines();
 		await appWith({ DISCORD_TOKEN: "fallback.token" }).fetch(request());
 		const text = lines.mock.calls.map(([line]) => String(line)).join("\n");
 		expect(text).toContain("DISCORD_TOKEN bot's queues");
@@ -224,7 +204,7 @@ describe("without QUEUE_SECRET", () => {
 	});
 
 	it("does not warn when QUEUE_SECRET is set", async () => {
-		const lines = vi.spyOn(console, "log").mockImplementation(() => {});
+		const lines = spyOnLogLines();
 		await appWith({ QUEUE_SECRET: secret, IDENTIFY_INTERVAL_MS: "5500" }).fetch(
 			request({ authorization: `Bearer ${secret}` }),
 		);

@@ -1,49 +1,14 @@
-import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import app from "../../src/edge/app";
-import type { AcquireRequest, AcquireResult } from "../../src/object/gateway-queue";
-import { fakeDiscord, gatewayBotBody } from "../support/discord-fake";
-import { acquire, acquireRequest, freshQueue, useFakeClock, waitingCount } from "../support/queue";
-
-afterEach(() => {
-	vi.restoreAllMocks();
-});
-
-describe("the queue object's bound on waiting requests (MAX_WAITERS_PER_QUEUE=50 here)", () => {
-	it("also holds while a bot's first /gateway/bot answer is awaited, so a slow Discord cannot pile requests up", async () => {
-		let answer: () => void = () => {};
-		fakeDiscord({ body: gatewayBotBody(1), after: new Promise((resolve) => (answer = resolve)) });
-		const stub = freshQueue();
-		await useFakeClock(stub);
-		const requests = Array.from({ length: 50 }, (_, shard) => acquireRequest(shard, { token: "slow.discord" }));
-		const arriving = requests.map((request) => acquire(stub, request));
-		const overflow = acquire(stub, acquireRequest(50, { token: "slow.discord" }));
-		expect(await overflow).toEqual({ ok: false, error: "overloaded" });
-
-		answer();
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(49));
-		for (const request of requests) await stub.cancel(request.ticket);
-		const results = await Promise.all(arriving);
-		expect(results.filter((result) => result.ok)).toHaveLength(1);
-		expect(results.filter((result) => !result.ok && result.error === "cancelled")).toHaveLength(49);
-	});
-});
+import { envWithStandIn, grantingStandIn } from "../support/worker";
 
 describe("the Worker's request bounds follow their vars", () => {
-	const grant: AcquireResult = { ok: true, shard: null, bucket: 0, waitedMs: 0, grantedAtMs: 1 };
 	const withVars = (vars: Record<string, string>) => {
-		const acquired: AcquireRequest[] = [];
-		const stub = {
-			cancel: async () => true,
-			acquire: async (sent: AcquireRequest) => {
-				acquired.push(sent);
-				return grant;
-			},
-		};
-		const testEnv = { ...env, ...vars, GATEWAY_QUEUE: { getByName: () => stub } } as unknown as Env;
+		const queue = grantingStandIn();
+		const testEnv = envWithStandIn(queue, vars);
 		return {
 			fetch: (path: string, init?: RequestInit) => app.fetch(new Request(`http://q.test${path}`, init), testEnv),
-			acquired,
+			acquired: queue.reached,
 		};
 	};
 

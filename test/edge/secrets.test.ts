@@ -1,29 +1,20 @@
-import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
 import app from "../../src/edge/app";
 import { queueObjectName } from "../../src/edge/queue-call";
+import { captureConsole } from "../support/console";
 import { fakeDiscord, type GatewayBotAnswer, gatewayBotBody } from "../support/discord-fake";
 import { storageDump } from "../support/storage-dump";
-
-/** Everything written to the console while a test runs (the queue objects run in the test's isolate). */
-function captureConsole(): () => string {
-	const methods = ["log", "info", "warn", "error", "debug"] as const;
-	const spies: MockInstance[] = methods.map((method) => vi.spyOn(console, method).mockImplementation(() => {}));
-	return () => spies.flatMap((spy) => spy.mock.calls.map((args) => args.map(String).join(" "))).join("\n");
-}
+import { uniqueQueue as anyQueue, call } from "../support/worker";
 
 const uniqueToken = () => `leak-${crypto.randomUUID()}.check_token`;
-const uniqueQueue = () => `s-${crypto.randomUUID()}`;
+const uniqueQueue = () => anyQueue("s");
 const secret = `queue-secret-${crypto.randomUUID()}`;
 
 async function storageOf(queue: string, token: string | undefined): Promise<string> {
 	const name = await queueObjectName(queue, token);
 	return JSON.stringify(await storageDump(env.GATEWAY_QUEUE.getByName(name)));
 }
-
-afterEach(() => {
-	vi.restoreAllMocks();
-});
 
 describe("bot tokens never reach logs, responses or storage", () => {
 	it.each<[string, GatewayBotAnswer, number]>([
@@ -37,13 +28,11 @@ describe("bot tokens never reach logs, responses or storage", () => {
 		fakeDiscord(answer);
 		const token = uniqueToken();
 		const queue = uniqueQueue();
-		const response = await exports.default.fetch(
-			new Request(`http://queue.test/${queue}?shard=1`, { headers: { authorization: `Bot ${token}` } }),
-		);
+		const response = await call(`/${queue}?shard=1`, { headers: { authorization: `Bot ${token}` } });
 		expect(response.status).toBe(status);
 		expect(await response.text()).not.toContain(token);
-		await vi.waitFor(() => expect(logs()).toContain("discord_gateway_bot"));
-		expect(logs()).not.toContain(token);
+		await vi.waitFor(() => expect(logs.text()).toContain("discord_gateway_bot"));
+		expect(logs.text()).not.toContain(token);
 		const name = await queueObjectName(queue, token);
 		expect(name).not.toContain(token);
 		const stored = await storageOf(queue, token);
@@ -62,12 +51,12 @@ describe("bot tokens never reach logs, responses or storage", () => {
 			{ authorization: `Basic ${btoa(`${token}/:x`)}` },
 		];
 		for (const headers of sends) {
-			const response = await exports.default.fetch(new Request(`http://queue.test/${uniqueQueue()}`, { headers }));
+			const response = await call(`/${uniqueQueue()}`, { headers });
 			expect(response.status).toBe(401);
 			expect(await response.text()).not.toContain(token);
 		}
 		expect(discord).not.toHaveBeenCalled();
-		expect(logs()).not.toContain(token);
+		expect(logs.text()).not.toContain(token);
 	});
 
 	it("when the token comes from the DISCORD_TOKEN secret", async () => {
@@ -77,8 +66,8 @@ describe("bot tokens never reach logs, responses or storage", () => {
 		const queue = uniqueQueue();
 		const response = await app.fetch(new Request(`http://queue.test/${queue}`), { ...env, DISCORD_TOKEN: token });
 		expect(response.status).toBe(200);
-		await vi.waitFor(() => expect(logs()).toContain("discord_gateway_bot"));
-		expect(logs()).not.toContain(token);
+		await vi.waitFor(() => expect(logs.text()).toContain("discord_gateway_bot"));
+		expect(logs.text()).not.toContain(token);
 		expect(await storageOf(queue, token)).not.toContain(token);
 	});
 });
@@ -104,9 +93,9 @@ describe("QUEUE_SECRET never reaches logs, responses or storage", () => {
 			expect(text).not.toContain(secret.slice(0, -1));
 			expect(text).not.toContain(token);
 		}
-		await vi.waitFor(() => expect(logs()).toContain("discord_gateway_bot"));
-		expect(logs()).not.toContain(secret.slice(0, -1));
-		expect(logs()).not.toContain(token);
+		await vi.waitFor(() => expect(logs.text()).toContain("discord_gateway_bot"));
+		expect(logs.text()).not.toContain(secret.slice(0, -1));
+		expect(logs.text()).not.toContain(token);
 		for (const stored of [await storageOf(queue, token), await storageOf(queue, undefined)]) {
 			expect(stored).toContain("bucket_grant");
 			expect(stored).not.toContain(secret.slice(0, -1));

@@ -1,15 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ApiError } from "../../src/edge/errors";
+import type { ApiError } from "../../src/edge/errors";
 import { parseBotToken, parseQueueName, parseShard, rawPathOf } from "../../src/edge/validation";
+import { errorOf } from "../support/api-error";
 
-const errorCodeOf = (run: () => unknown) => {
-	try {
-		run();
-	} catch (error) {
-		return error instanceof ApiError ? error.code : "not an ApiError";
-	}
-	return "no error";
-};
+const errorCodeOf = (run: () => unknown) => errorOf(run).code;
 
 describe("parseQueueName", () => {
 	it.each([

@@ -1,24 +1,7 @@
-import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { fakeDiscord, gatewayBotBody } from "../support/discord-fake";
 import { intervalMs } from "../support/queue";
-
-const base = "http://queue.test";
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`${base}${path}`, init));
-const uniqueQueue = () => `q-${crypto.randomUUID()}`;
-const waitingOf = async (queue: string) => (await call(`/_/queues/${queue}`)).json<{ waiting: number }>();
-
-interface GrantBody {
-	message: string;
-	shard?: number;
-	bucket: number;
-	waited_ms: number;
-	granted_at: number;
-}
-
-afterEach(() => {
-	vi.restoreAllMocks();
-});
+import { call, type GrantBody, queueStatusOf, readsRefusals, uniqueQueue } from "../support/worker";
 
 describe("the grant route (tokenless queues, MAX_CONCURRENCY=4)", () => {
 	it("answers a grant with the reference's message and the grant's details", async () => {
@@ -63,10 +46,9 @@ describe("the grant route (tokenless queues, MAX_CONCURRENCY=4)", () => {
 
 	it("answers 409 to a request that reads refusals whose shard was requested again, and serves the newer one", async () => {
 		const queue = uniqueQueue();
-		const readsRefusals = { headers: { "gateway-queue-refusals": "json" } };
 		await call(`/${queue}?shard=0`);
-		const older = call(`/${queue}?shard=4`, readsRefusals);
-		await vi.waitFor(async () => expect((await waitingOf(queue)).waiting).toBe(1));
+		const older = call(`/${queue}?shard=4`, { headers: readsRefusals });
+		await vi.waitFor(async () => expect((await queueStatusOf(queue)).waiting).toBe(1));
 		const newer = call(`/${queue}?shard=4`);
 		const superseded = await older;
 		expect(superseded.status).toBe(409);

@@ -1,8 +1,9 @@
-import { env, exports } from "cloudflare:workers";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { env } from "cloudflare:workers";
+import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { queueObjectName } from "../../src/edge/queue-call";
 import { fakeDiscord, gatewayBotBody } from "../support/discord-fake";
 import { type StorageDump, storageDump } from "../support/storage-dump";
+import { call } from "../support/worker";
 
 /**
  * Hostile requests against the whole Worker in workerd (MAX_CONCURRENCY=4,
@@ -260,7 +261,7 @@ const sentinelStub = async () => env.GATEWAY_QUEUE.getByName(await queueObjectNa
 let sentinelBefore: StorageDump;
 
 beforeAll(async () => {
-	const first = await exports.default.fetch(new Request(`http://queue.test/${sentinel}?shard=1`));
+	const first = await call(`/${sentinel}?shard=1`);
 	expect(first.status).toBe(200);
 	sentinelBefore = await storageDump(await sentinelStub());
 	expect(sentinelBefore.tables.bucket_grant).toHaveLength(1);
@@ -268,10 +269,6 @@ beforeAll(async () => {
 
 beforeEach(() => {
 	fakeDiscord({ body: gatewayBotBody(4) });
-});
-
-afterAll(() => {
-	vi.restoreAllMocks();
 });
 
 describe("hostile requests", () => {
@@ -282,7 +279,7 @@ describe("hostile requests", () => {
 			.replaceAll("{q}", q)
 			.replaceAll("{s}", sentinel)
 			.replaceAll("{Q}", q.toUpperCase());
-		const response = await exports.default.fetch(new Request(`http://queue.test${path}`, init));
+		const response = await call(path, init);
 		expect(response.status).toBe(status);
 		if (init?.method === "HEAD") return;
 		expect(response.headers.get("content-type")).toMatch(/^application\/json/);

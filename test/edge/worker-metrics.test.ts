@@ -1,11 +1,10 @@
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
 import app from "../../src/edge/app";
+import { uniqueQueue as anyQueue, base, call } from "../support/worker";
 
-const base = "http://queue.test";
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`${base}${path}`, init));
-const uniqueQueue = () => `m-${crypto.randomUUID()}`;
+const uniqueQueue = () => anyQueue("m");
 const secret = "metrics-test-secret-0123456789";
 
 /** Each family's samples by name, as a Prometheus parser reads them. */

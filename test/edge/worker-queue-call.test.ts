@@ -3,23 +3,12 @@ import { describe, expect, it, vi } from "vitest";
 import app from "../../src/edge/app";
 import type { AcquireRequest, AcquireResult } from "../../src/object/gateway-queue";
 import { track } from "../support/queue";
-
-/** A stand-in for the queue object, to make the Worker's call to it fail, hang or be cancelled. */
-function envWithQueue(
-	queue: { acquire(request: AcquireRequest): Promise<AcquireResult>; cancel?(ticket: string): Promise<boolean> },
-	vars: Partial<Env> = {},
-): Env {
-	const stub = { cancel: async () => true, ...queue };
-	const getByName = vi.fn(() => stub);
-	return { ...env, ...vars, GATEWAY_QUEUE: { getByName } } as unknown as Env;
-}
+import { envWithStandIn as envWithQueue, getByNameOf, readsRefusals } from "../support/worker";
 
 /** How many stubs the Worker asked for. */
-const stubsMade = (queue: Env) =>
-	(queue.GATEWAY_QUEUE.getByName as unknown as { mock: { calls: unknown[] } }).mock.calls.length;
+const stubsMade = (queue: Env) => getByNameOf(queue).mock.calls.length;
 
 const grant: AcquireResult = { ok: true, shard: 1, bucket: 1, waitedMs: 0, grantedAtMs: 1 };
-const readsRefusals = { "gateway-queue-refusals": "json" };
 
 const request = (init?: RequestInit) => new Request("http://queue.test/q?shard=1", init);
 
@@ -105,15 +94,21 @@ describe("the Worker's call to the queue object", () => {
 	});
 
 	it("answers a superseded client that reads no refusal nothing while it stays, and 408 once it left", async () => {
-		const client = new AbortController();
-		const acquire = vi.fn(async (): Promise<AcquireResult> => ({ ok: false, error: "superseded" }));
-		const response = track(Promise.resolve(app.fetch(request({ signal: client.signal }), envWithQueue({ acquire }))));
-		await vi.waitFor(() => expect(acquire).toHaveBeenCalled());
-		await new Promise((resolve) => setTimeout(resolve, 100));
-		expect(response.settled()).toBe(false);
-		client.abort();
-		expect((await response.promise).status).toBe(408);
-		expect(acquire).toHaveBeenCalledTimes(1);
+		// The Worker's timers on a fake clock: ten minutes of holding pass at once.
+		vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+		try {
+			const client = new AbortController();
+			const acquire = vi.fn(async (): Promise<AcquireResult> => ({ ok: false, error: "superseded" }));
+			const response = track(Promise.resolve(app.fetch(request({ signal: client.signal }), envWithQueue({ acquire }))));
+			await vi.waitFor(() => expect(acquire).toHaveBeenCalled());
+			await vi.advanceTimersByTimeAsync(10 * 60_000);
+			expect(response.settled()).toBe(false);
+			client.abort();
+			expect((await response).status).toBe(408);
+			expect(acquire).toHaveBeenCalledTimes(1);
+		} finally {
+			vi.useRealTimers();
+		}
 	});
 
 	it("cancels the waiting place with the request's ticket when the client goes away", async () => {

@@ -1,26 +1,19 @@
 import { runInDurableObject } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { queueObjectName } from "../../src/edge/queue-call";
 import { intervalMs } from "../support/queue";
-
-interface GrantBody {
-	shard: number;
-	granted_at: number;
-}
-
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://queue.test${path}`, init));
-const waitingOf = async (queue: string) => (await call(`/_/queues/${queue}`)).json<{ waiting: number }>();
+import { call, type GrantBody, queueStatusOf, readsRefusals, uniqueQueue } from "../support/worker";
 
 // Real time, real objects: MAX_CONCURRENCY=4, so shards 0, 4, 8 and 12 share bucket 0, 2 s apart.
 describe("a waiting client across a reset of its queue object (a deploy)", () => {
 	it("sees nothing of it: every request is granted once, in its old order, with the spacing kept", async () => {
-		const queue = `q-${crypto.randomUUID()}`;
+		const queue = uniqueQueue();
 		const first = await call(`/${queue}?shard=0`);
 		const waiting = [4, 8].map((shard) => call(`/${queue}?shard=${shard}`));
 		// One that reads refusals sees no refusal either.
-		waiting.push(call(`/${queue}?shard=12`, { headers: { "gateway-queue-refusals": "json" } }));
-		await vi.waitFor(async () => expect((await waitingOf(queue)).waiting).toBe(3));
+		waiting.push(call(`/${queue}?shard=12`, { headers: readsRefusals }));
+		await vi.waitFor(async () => expect((await queueStatusOf(queue)).waiting).toBe(3));
 
 		const object = env.GATEWAY_QUEUE.getByName(await queueObjectName(queue, undefined));
 		await runInDurableObject(object, (_queue, state) => state.abort("deploy")).catch(() => "reset");

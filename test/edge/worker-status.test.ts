@@ -1,17 +1,6 @@
-import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import type { QueueStatus } from "../../src/core/status";
+import { describe, expect, it, vi } from "vitest";
 import { fakeDiscord, gatewayBotBody } from "../support/discord-fake";
-
-const base = "http://queue.test";
-const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`${base}${path}`, init));
-const uniqueQueue = () => `q-${crypto.randomUUID()}`;
-const statusOf = async (queue: string, init?: RequestInit) =>
-	(await call(`/_/queues/${queue}`, init)).json<QueueStatus>();
-
-afterEach(() => {
-	vi.restoreAllMocks();
-});
+import { call, queueStatusOf as statusOf, uniqueQueue } from "../support/worker";
 
 // MAX_CONCURRENCY=4 and a 2 s interval here: shard 4 waits behind shard 0.
 describe("GET /_/queues/{queue}", () => {

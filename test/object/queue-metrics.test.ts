@@ -1,37 +1,34 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
 import type { MetricsSnapshot } from "../../src/core/metrics";
 import { fakeDiscord, gatewayBotBody } from "../support/discord-fake";
 import {
 	acquire,
 	acquireRequest,
+	arrive,
+	botRequest,
+	evictObject,
 	fireTimerOnTime,
-	freshQueue,
+	hold,
 	intervalMs,
 	type QueueStub,
+	queueOnFakeClock,
+	resetObject,
 	stateOf,
+	statusBlindRequest,
+	statusOf,
 	track,
-	useFakeClock,
-	waitingCount,
+	untilWaiting,
 } from "../support/queue";
 
 const metricsOf = async (stub: QueueStub): Promise<MetricsSnapshot> => stub.metrics();
-const token = "MTIz.fake-token_for.tests";
-
-afterEach(() => {
-	vi.restoreAllMocks();
-});
 
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
 describe("GatewayQueue metrics", () => {
 	it("count a scripted sequence of grants and refusals, with each grant's wait and lateness", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
-		const four = acquire(stub, acquireRequest(4));
-		const older = acquire(stub, acquireRequest(8));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		const [four, older] = await hold(stub, 4, 8);
 		const newer = acquireRequest(8);
 		const newerAnswer = acquire(stub, newer);
 		expect(await older).toEqual({ ok: false, error: "superseded" });
@@ -61,11 +58,9 @@ describe("GatewayQueue metrics", () => {
 
 	it("are read without a change: no slot taken, no alarm armed, no storage written, no Discord call", async () => {
 		const discord = fakeDiscord({ body: gatewayBotBody(1, 500) });
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
-		await acquire(stub, acquireRequest(0, { token }));
-		const next = track(acquire(stub, acquireRequest(1, { token })));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const { stub, clock } = await queueOnFakeClock();
+		await acquire(stub, botRequest(0));
+		const [next] = await hold(stub, botRequest(1));
 		const before = await stateOf(stub);
 		clock.advance(120_000);
 		for (let read = 0; read < 3; read++) await metricsOf(stub);
@@ -75,14 +70,11 @@ describe("GatewayQueue metrics", () => {
 	});
 
 	it("survive an eviction with the totals, the recent grants and their start time", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		for (const shard of [0, 1]) expect(await acquire(stub, acquireRequest(shard))).toMatchObject({ ok: true });
-		const before = await stub.status("test");
-		await evictDurableObject(stub);
-		const restarted = env.GATEWAY_QUEUE.get(stub.id);
-		await useFakeClock(restarted, clock);
-		const after = await restarted.status("test");
+		const before = await statusOf(stub);
+		const restarted = await evictObject(stub, clock);
+		const after = await statusOf(restarted);
 		expect(after).toMatchObject({
 			started_at: before.started_at,
 			totals: before.totals,
@@ -95,14 +87,10 @@ describe("GatewayQueue metrics", () => {
 
 	it("count requests held at the reserve, /gateway/bot calls, and the budget", async () => {
 		fakeDiscord({ body: gatewayBotBody(1, 7, { total: 100 }) });
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		// 7 left, a reserve of 5: two grants; then a shard that reads no status is held, one that reads refusals refused.
-		const blind = (shard: number) => acquireRequest(shard, { token, refusals: false });
-		const held = [0, 1, 2].map((shard) => track(acquire(stub, blind(shard))));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
-		const refused = acquire(stub, acquireRequest(3, { token }));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(3));
+		const held = await arrive(stub, [0, 1, 2].map(statusBlindRequest), 2);
+		const [refused] = await hold(stub, botRequest(3));
 		clock.advance(intervalMs);
 		await fireTimerOnTime(stub, clock);
 		expect(await refused).toMatchObject({ error: "budget_reserve_reached" });
@@ -120,26 +108,22 @@ describe("GatewayQueue metrics", () => {
 			outcomes: { granted: 2, budget_reserve_reached: 1 },
 		});
 		// One more arriving while the hold lasts is counted once too.
-		void acquire(stub, blind(4));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		void acquire(stub, statusBlindRequest(4));
+		await untilWaiting(stub, 2);
 		expect((await metricsOf(stub)).metrics.heldAtReserve).toBe(2);
 	});
 
 	it("count a request that comes back with its ticket: past the Worker's deadline, and after a restart", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
 		const request = acquireRequest(4);
 		void acquire(stub, request).catch(() => "reset");
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		await untilWaiting(stub, 1);
 		void acquire(stub, request).catch(() => "reset");
 		expect((await metricsOf(stub)).metrics.reattached).toEqual({ deadline: 1, restart: 0 });
-		await runInDurableObject(stub, (_queue, state) => state.abort("deploy")).catch(() => "reset");
-		clock.timer = undefined;
-		const restarted = env.GATEWAY_QUEUE.get(stub.id);
-		await useFakeClock(restarted, clock);
+		const restarted = await resetObject(stub, clock);
 		void acquire(restarted, request);
-		await vi.waitFor(async () => expect(await waitingCount(restarted)).toBe(1));
+		await untilWaiting(restarted, 1);
 		expect((await metricsOf(restarted)).metrics.reattached).toEqual({ deadline: 0, restart: 1 });
 	});
 });

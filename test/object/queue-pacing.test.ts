@@ -1,29 +1,28 @@
-import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
 import {
 	acquire,
 	acquireRequest,
 	armedAlarm,
-	freshQueue,
+	arrive,
+	evictObject,
+	hold,
 	intervalMs,
-	track,
-	useFakeClock,
+	queueOnFakeClock,
 	waitingCount,
 } from "../support/queue";
 
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
 describe("GatewayQueue pacing", () => {
 	it("grants a request to an idle bucket at once and arms no alarm", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const result = await acquire(stub, acquireRequest(5));
 		expect(result).toEqual({ ok: true, shard: 5, bucket: 1, waitedMs: 0, grantedAtMs: clock.now });
 		expect(await armedAlarm(stub)).toBeNull();
 	});
 
 	it("grants the heads of all buckets at once", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const results = await Promise.all([0, 1, 2, 3].map((shard) => acquire(stub, acquireRequest(shard))));
 		expect(results.map((result) => result.ok && result.grantedAtMs)).toEqual([
 			clock.now,
@@ -34,24 +33,20 @@ describe("GatewayQueue pacing", () => {
 	});
 
 	it("holds the next request of a bucket and arms the alarm exactly when it is due", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const firstAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
 		clock.advance(100);
-		const second = track(acquire(stub, acquireRequest(4)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const [second] = await hold(stub, 4);
 		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs);
 		expect(second.settled()).toBe(false);
 	});
 
 	it("grants nothing on an early or repeated alarm, and re-arms it", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const firstAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
-		const second = track(acquire(stub, acquireRequest(4)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const [second] = await hold(stub, 4);
 
 		clock.advance(intervalMs - 1);
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -61,7 +56,7 @@ describe("GatewayQueue pacing", () => {
 
 		clock.advance(1);
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
-		expect(await second.promise).toEqual({
+		expect(await second).toEqual({
 			ok: true,
 			shard: 4,
 			bucket: 0,
@@ -72,11 +67,9 @@ describe("GatewayQueue pacing", () => {
 	});
 
 	it("serves a bucket first in, first out, one grant per interval", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const startMs = clock.now;
-		const pending = [0, 8, 4, 12].map((shard) => acquire(stub, acquireRequest(shard)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(3));
+		const pending = await arrive(stub, [0, 8, 4, 12], 3);
 		for (let round = 1; round <= 3; round++) {
 			clock.advance(intervalMs);
 			await runDurableObjectAlarm(stub);
@@ -91,16 +84,13 @@ describe("GatewayQueue pacing", () => {
 	});
 
 	it("keeps the spacing across an eviction: the last grant is persisted before the answer", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const grantedAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
 
-		await evictDurableObject(stub);
-		await useFakeClock(stub, clock);
-		const next = track(acquire(stub, acquireRequest(4)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
-		expect(await armedAlarm(stub)).toBe(grantedAtMs + intervalMs);
+		const restarted = await evictObject(stub, clock);
+		const [next] = await hold(restarted, 4);
+		expect(await armedAlarm(restarted)).toBe(grantedAtMs + intervalMs);
 		expect(next.settled()).toBe(false);
 	});
 });

@@ -1,5 +1,4 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { type AcquireResult, restoredTurnHoldMs } from "../../src/object/gateway-queue";
 import {
@@ -7,25 +6,19 @@ import {
 	acquireRequest,
 	type FakeClock,
 	fireTimerOnTime,
-	freshQueue,
+	hold,
 	intervalMs,
 	placeCount,
 	type QueueStub,
+	queueOnFakeClock,
+	resetObject,
 	retryGraceMs,
-	useFakeClock,
+	statusOf,
+	untilWaiting,
 	waitingCount,
 } from "../support/queue";
 
 type Granted = Extract<AcquireResult, { ok: true }>;
-
-/** Resets the object as a deploy does: every call it was answering fails, and its timer is gone. */
-async function resetObject(stub: QueueStub, clock: FakeClock): Promise<QueueStub> {
-	await runInDurableObject(stub, (_queue, state) => state.abort("deploy")).catch(() => "reset");
-	clock.timer = undefined;
-	const restarted = env.GATEWAY_QUEUE.get(stub.id);
-	await useFakeClock(restarted, clock);
-	return restarted;
-}
 
 /** Fires the timer until `count` of `results` are granted; returns them in grant order. */
 async function grantsOf(stub: QueueStub, clock: FakeClock, results: Promise<AcquireResult>[]): Promise<Granted[]> {
@@ -37,20 +30,19 @@ async function grantsOf(stub: QueueStub, clock: FakeClock, results: Promise<Acqu
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 and 12 share bucket 0.
 describe("GatewayQueue across a restart while requests wait", () => {
 	it("grants each request that comes back once, in its old order, with the spacing kept", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const firstAtMs = clock.now;
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const waiting = [4, 8, 12, null].map((shard) => acquireRequest(shard));
 		const before = waiting.map((request) => acquire(stub, request).catch(() => "reset" as const));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(4));
+		await untilWaiting(stub, 4);
 
 		const restarted = await resetObject(stub, clock);
 		expect(await Promise.all(before)).toEqual(["reset", "reset", "reset", "reset"]);
 		clock.advance(100);
 		// The Worker calls again for each, with the same ticket, in whatever order its retries land.
 		const after = [3, 1, 2, 0].map((index) => acquire(restarted, waiting[index] ?? acquireRequest(99)));
-		await vi.waitFor(async () => expect(await waitingCount(restarted)).toBe(4));
+		await untilWaiting(restarted, 4);
 		const grants = await grantsOf(restarted, clock, after);
 
 		expect(grants.map((grant) => grant.shard)).toEqual([4, 8, 12, null]);
@@ -62,18 +54,17 @@ describe("GatewayQueue across a restart while requests wait", () => {
 	});
 
 	it("holds a bucket's turn a few seconds for a place whose request has not come back, then skips it and drops it", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const [gone, back] = [acquireRequest(4), acquireRequest(8)];
 		const before = [gone, back].map((request) => acquire(stub, request).catch(() => "reset"));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		await untilWaiting(stub, 2);
 
 		const restarted = await resetObject(stub, clock);
 		await Promise.all(before);
 		const restoredAtMs = clock.now;
 		const returned = acquire(restarted, back);
-		await vi.waitFor(async () => expect(await waitingCount(restarted)).toBe(1));
+		await untilWaiting(restarted, 1);
 		await fireTimerOnTime(restarted, clock);
 		expect(await returned).toMatchObject({ ok: true, shard: 8, grantedAtMs: restoredAtMs + restoredTurnHoldMs });
 		expect(await placeCount(restarted)).toBe(1);
@@ -83,12 +74,11 @@ describe("GatewayQueue across a restart while requests wait", () => {
 	});
 
 	it("keeps the place of a request that was superseded before the restart for the newer request only", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const older = acquireRequest(4);
 		const olderAnswer = acquire(stub, older);
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		await untilWaiting(stub, 1);
 		const newer = acquireRequest(4);
 		const newerAnswer = acquire(stub, newer).catch(() => "reset");
 		expect(await olderAnswer).toEqual({ ok: false, error: "superseded" });
@@ -96,30 +86,28 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const restarted = await resetObject(stub, clock);
 		await newerAnswer;
 		const again = acquire(restarted, newer);
-		await vi.waitFor(async () => expect(await waitingCount(restarted)).toBe(1));
+		await untilWaiting(restarted, 1);
 		const [grant] = await grantsOf(restarted, clock, [again]);
 		expect(grant).toMatchObject({ ok: true, shard: 4 });
 	});
 
 	it("answers a second call with the same ticket (the Worker past its deadline) with the first call's answer", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const request = acquireRequest(4);
 		const first = acquire(stub, request);
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		await untilWaiting(stub, 1);
 		const second = acquire(stub, request);
 		expect(await waitingCount(stub)).toBe(1);
 		await fireTimerOnTime(stub, clock);
 		const [a, b] = await Promise.all([first, second]);
 		expect(a).toMatchObject({ ok: true, shard: 4 });
 		expect(b).toEqual(a);
-		expect((await stub.status("test")).totals).toMatchObject({ granted: 2, superseded: 0 });
+		expect((await statusOf(stub)).totals).toMatchObject({ granted: 2, superseded: 0 });
 	});
 
 	it("writes an arrival and a round of grants in one transaction each, and re-arms the alarm only when the next due time changes", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const spies = await runInDurableObject(stub, (_queue, state) => ({
 			transactions: vi.spyOn(state.storage, "transactionSync"),
@@ -127,8 +115,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		}));
 		const count = () =>
 			runInDurableObject(stub, () => [spies.transactions.mock.calls.length, spies.alarms.mock.calls.length]);
-		const waiting = [4, 8, 12].map((shard) => acquire(stub, acquireRequest(shard)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(3));
+		const waiting = await hold(stub, 4, 8, 12);
 		expect(await count()).toEqual([3, 1]);
 		await fireTimerOnTime(stub, clock);
 		expect(await count()).toEqual([4, 2]);

@@ -1,22 +1,22 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
-import type { QueueStatus } from "../../src/core/status";
+import { describe, expect, it } from "vitest";
 import {
 	acquire,
 	acquireRequest,
 	armedAlarm,
+	arrive,
 	type FakeClock,
-	freshQueue,
+	hold,
 	intervalMs,
 	placeCount,
 	type QueueStub,
+	queueOnFakeClock,
 	retryGraceMs,
+	statusOf,
 	track,
-	useFakeClock,
+	untilWaiting,
 	waitingCount,
 } from "../support/queue";
-
-const statusOf = async (stub: QueueStub): Promise<QueueStatus> => stub.status("test");
 
 /**
  * Shard 0 granted; shard 4, then `behind`, waiting in bucket 0; then shard 4's
@@ -24,13 +24,10 @@ const statusOf = async (stub: QueueStub): Promise<QueueStatus> => stub.status("t
  * its deadline: `cancel(ticket)`.
  */
 async function lineWithDepartedShard4(...behind: number[]) {
-	const stub = freshQueue();
-	const clock = await useFakeClock(stub);
+	const { stub, clock } = await queueOnFakeClock();
 	await acquire(stub, acquireRequest(0));
 	const gone = acquireRequest(4);
-	const leaving = acquire(stub, gone);
-	const waiting = behind.map((shard) => track(acquire(stub, acquireRequest(shard))));
-	await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1 + behind.length));
+	const [leaving, ...waiting] = await hold(stub, gone, ...behind);
 	const leftAtMs = clock.now;
 	expect(await stub.cancel(gone.ticket)).toBe(true);
 	expect(await leaving).toEqual({ ok: false, error: "cancelled" });
@@ -51,8 +48,7 @@ describe("GatewayQueue keeps a departed shard's place for its retry (RETRY_GRACE
 		expect((await statusOf(stub)).buckets).toEqual([expect.objectContaining({ waiting: 1, shards: [8] })]);
 
 		clock.advance(intervalMs / 2);
-		const retry = acquire(stub, acquireRequest(4));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		const [retry] = await hold(stub, 4);
 		expect((await statusOf(stub)).buckets).toEqual([expect.objectContaining({ waiting: 2, shards: [4, 8] })]);
 
 		clock.advance(intervalMs / 2);
@@ -60,15 +56,14 @@ describe("GatewayQueue keeps a departed shard's place for its retry (RETRY_GRACE
 		expect(await retry).toMatchObject({ ok: true, shard: 4, waitedMs: intervalMs / 2 });
 		expect(waiting[0]?.settled()).toBe(false);
 		await nextTurn(stub, clock);
-		expect(await waiting[0]?.promise).toMatchObject({ ok: true, shard: 8 });
+		expect(await waiting[0]).toMatchObject({ ok: true, shard: 8 });
 	});
 
 	it("grants nothing to the departed shard: its turn goes to the next in line, and its retry is then first", async () => {
 		const { stub, clock, waiting } = await lineWithDepartedShard4(8, 12);
 		await nextTurn(stub, clock);
-		expect(await waiting[0]?.promise).toMatchObject({ ok: true, shard: 8 });
-		const retry = acquire(stub, acquireRequest(4));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		expect(await waiting[0]).toMatchObject({ ok: true, shard: 8 });
+		const [retry] = await hold(stub, 4);
 
 		await nextTurn(stub, clock);
 		expect(await retry).toMatchObject({ ok: true, shard: 4 });
@@ -94,28 +89,26 @@ describe("GatewayQueue keeps a departed shard's place for its retry (RETRY_GRACE
 		clock.advance(retryGraceMs);
 		const retry = track(acquire(stub, acquireRequest(4)));
 		// The bucket was due: the first of the line is granted as the retry arrives.
-		expect(await waiting[0]?.promise).toMatchObject({ ok: true, shard: 8 });
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		expect(await waiting[0]).toMatchObject({ ok: true, shard: 8 });
+		await untilWaiting(stub, 2);
 		expect((await statusOf(stub)).buckets).toEqual([expect.objectContaining({ shards: [12, 4] })]);
 		await nextTurn(stub, clock);
-		expect(await waiting[1]?.promise).toMatchObject({ ok: true, shard: 12 });
+		expect(await waiting[1]).toMatchObject({ ok: true, shard: 12 });
 		expect(retry.settled()).toBe(false);
 		await nextTurn(stub, clock);
-		expect(await retry.promise).toMatchObject({ ok: true, shard: 4 });
+		expect(await retry).toMatchObject({ ok: true, shard: 4 });
 	});
 
 	it("counts places kept for a retry against MAX_WAITERS_PER_QUEUE (50 here); their retries still fit", async () => {
-		const stub = freshQueue();
-		await useFakeClock(stub);
+		const { stub } = await queueOnFakeClock();
 		const requests = Array.from({ length: 51 }, (_, index) => acquireRequest(index * 4));
-		const results = requests.map((request) => acquire(stub, request));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(50));
+		const results = await arrive(stub, requests, 50);
 		for (const request of requests.slice(1, 11)) expect(await stub.cancel(request.ticket)).toBe(true);
 		expect([await waitingCount(stub), await placeCount(stub)]).toEqual([40, 50]);
 
 		expect(await acquire(stub, acquireRequest(9999 * 4))).toEqual({ ok: false, error: "overloaded" });
 		void acquire(stub, acquireRequest(4));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(41));
+		await untilWaiting(stub, 41);
 		expect(await placeCount(stub)).toBe(50);
 		expect(await results[1]).toEqual({ ok: false, error: "cancelled" });
 	});

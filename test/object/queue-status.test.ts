@@ -1,36 +1,28 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { afterEach, describe, expect, it, type MockInstance, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { QueueStatus } from "../../src/core/status";
+import { logLinesOf as linesOf, spyOnLogLines } from "../support/console";
 import { fakeDiscord } from "../support/discord-fake";
 import {
 	acquire,
 	acquireRequest,
-	freshQueue,
+	arrive,
+	hold,
 	intervalMs,
-	type QueueStub,
+	queueOnFakeClock,
 	stateOf,
-	useFakeClock,
-	waitingCount,
+	statusOf,
+	untilWaiting,
 } from "../support/queue";
-
-/** `stub.status`, typed as the object's result. */
-const statusOf = async (stub: QueueStub, queue = "test"): Promise<QueueStatus> => stub.status(queue);
-
-afterEach(() => {
-	vi.restoreAllMocks();
-});
 
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
 describe("GatewayQueue status", () => {
 	it("shows the waiting shards per bucket in order, the grants and an estimate of the finish", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const startMs = clock.now;
 		await acquire(stub, acquireRequest(0));
 		await acquire(stub, acquireRequest(1));
-		void acquire(stub, acquireRequest(4));
-		void acquire(stub, acquireRequest(8));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		await hold(stub, 4, 8);
 		clock.advance(100);
 
 		expect(await statusOf(stub)).toEqual<QueueStatus>({
@@ -55,12 +47,10 @@ describe("GatewayQueue status", () => {
 	});
 
 	it("counts superseded and cancelled requests", async () => {
-		const stub = freshQueue();
-		await useFakeClock(stub);
+		const { stub } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
 		const leaving = acquireRequest(8);
-		const waiters = [acquire(stub, acquireRequest(4)), acquire(stub, leaving)];
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		const waiters = await hold(stub, 4, leaving);
 		void acquire(stub, acquireRequest(4));
 		await stub.cancel(leaving.ticket);
 		await Promise.all(waiters);
@@ -75,11 +65,9 @@ describe("GatewayQueue status", () => {
 	});
 
 	it("changes nothing when read: no slot taken, no alarm armed, no storage written", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
-		const next = acquire(stub, acquireRequest(4));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const [next] = await hold(stub, 4);
 		const before = await stateOf(stub);
 
 		clock.advance(intervalMs);
@@ -93,8 +81,7 @@ describe("GatewayQueue status", () => {
 	});
 
 	it("reads a queue nobody used without arming an alarm or storing anything", async () => {
-		const stub = freshQueue();
-		await useFakeClock(stub);
+		const { stub } = await queueOnFakeClock();
 		const before = await stateOf(stub);
 		const status = await statusOf(stub, "unused");
 		expect(status).toMatchObject({ queue: "unused", waiting: 0, buckets: [], estimated_finish_at: null });
@@ -106,22 +93,17 @@ describe("GatewayQueue status", () => {
 });
 
 describe("GatewayQueue log lines", () => {
-	const linesOf = (logs: MockInstance<typeof console.log>) =>
-		logs.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
-
 	it("writes one JSON line per round of grants and one per refusal, with queue, buckets, shards and waited_ms", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
-		const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+		const { stub, clock } = await queueOnFakeClock();
+		const logs = spyOnLogLines();
 		await acquire(stub, acquireRequest(0));
-		const superseded = acquire(stub, acquireRequest(4));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const [superseded] = await hold(stub, 4);
 		clock.advance(300);
 		const retry = acquire(stub, acquireRequest(4));
 		await superseded;
 		const leaving = acquireRequest(null);
 		const cancelled = acquire(stub, leaving);
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		await untilWaiting(stub, 2);
 		await stub.cancel(leaving.ticket);
 		await cancelled;
 		clock.advance(intervalMs);
@@ -137,12 +119,10 @@ describe("GatewayQueue log lines", () => {
 	});
 
 	it("writes one line for a round that grants the heads of several buckets", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
-		const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+		const { stub, clock } = await queueOnFakeClock();
+		const logs = spyOnLogLines();
 		await Promise.all([0, 1, 2].map((shard) => acquire(stub, acquireRequest(shard))));
-		const waiting = [4, 5, 6].map((shard) => acquire(stub, acquireRequest(shard)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(3));
+		const waiting = await hold(stub, 4, 5, 6);
 		clock.advance(intervalMs);
 		await runDurableObjectAlarm(stub);
 		await Promise.all(waiting);
@@ -160,9 +140,8 @@ describe("GatewayQueue log lines", () => {
 	});
 
 	it("logs an overloaded queue's refusal", async () => {
-		const stub = freshQueue();
-		await useFakeClock(stub);
-		const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+		const { stub } = await queueOnFakeClock();
+		const logs = spyOnLogLines();
 		for (let index = 0; index < 51; index++) void acquire(stub, acquireRequest(index * 4));
 		expect(await acquire(stub, acquireRequest(9999 * 4))).toMatchObject({ error: "overloaded" });
 		expect(linesOf(logs)).toContainEqual(
@@ -173,9 +152,8 @@ describe("GatewayQueue log lines", () => {
 	it("logs a refusal for a rejected token without the token", async () => {
 		const token = "MTIz.secret-token_in.logs";
 		fakeDiscord({ status: 401, body: { message: "401: Unauthorized", code: 0 } });
-		const stub = freshQueue();
-		await useFakeClock(stub);
-		const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+		const { stub } = await queueOnFakeClock();
+		const logs = spyOnLogLines();
 		await acquire(stub, acquireRequest(3, { token }));
 		expect(linesOf(logs)).toContainEqual({
 			event: "rejection",

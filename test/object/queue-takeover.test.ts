@@ -5,9 +5,11 @@ import {
 	acquire,
 	acquireRequest,
 	armedAlarm,
-	freshQueue,
+	arrive,
+	hold,
 	intervalMs,
 	placeCount,
+	queueOnFakeClock,
 	retryGraceMs,
 	useFakeClock,
 	waitingCount,
@@ -16,12 +18,9 @@ import {
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
 describe("GatewayQueue takeover and cancel", () => {
 	it("lets a retry of a waiting shard take its place; the older request is superseded", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
-		const firstTry = acquire(stub, acquireRequest(4));
-		const other = acquire(stub, acquireRequest(8));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		const [firstTry, other] = await hold(stub, 4, 8);
 
 		clock.advance(intervalMs / 2);
 		const retry = acquire(stub, acquireRequest(4));
@@ -37,13 +36,10 @@ describe("GatewayQueue takeover and cancel", () => {
 	});
 
 	it("gives a cancelled request's place to the next in line, so it takes no slot", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
 		const gone = acquireRequest(4);
-		const leaving = acquire(stub, gone);
-		const staying = acquire(stub, acquireRequest(8));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		const [leaving, staying] = await hold(stub, gone, 8);
 
 		expect(await stub.cancel(gone.ticket)).toBe(true);
 		expect(await leaving).toEqual({ ok: false, error: "cancelled" });
@@ -55,8 +51,7 @@ describe("GatewayQueue takeover and cancel", () => {
 	});
 
 	it("disarms the alarm once the last cancelled waiter's place has expired, granting nothing", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
 		const only = acquireRequest(4);
 		const leaving = acquire(stub, only);
@@ -72,10 +67,12 @@ describe("GatewayQueue takeover and cancel", () => {
 	});
 
 	it("answers overloaded beyond MAX_WAITERS_PER_QUEUE (50 here), and a takeover still fits", async () => {
-		const stub = freshQueue();
-		await useFakeClock(stub);
-		const waiting = Array.from({ length: 51 }, (_, index) => acquire(stub, acquireRequest(index * 4)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(50));
+		const { stub } = await queueOnFakeClock();
+		const waiting = await arrive(
+			stub,
+			Array.from({ length: 51 }, (_, index) => index * 4),
+			50,
+		);
 		expect(await acquire(stub, acquireRequest(9999 * 4))).toEqual({ ok: false, error: "overloaded" });
 		void acquire(stub, acquireRequest(4));
 		expect(await waiting[1]).toEqual({ ok: false, error: "superseded" });
@@ -83,11 +80,9 @@ describe("GatewayQueue takeover and cancel", () => {
 	});
 
 	it("resets itself when storage fails, so its waiters get an error instead of hanging", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
-		const waiters = Promise.allSettled([acquire(stub, acquireRequest(4)), acquire(stub, acquireRequest(8))]);
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		const waiters = Promise.allSettled(await hold(stub, 4, 8));
 		await runInDurableObject(stub, (_queue, state) => {
 			vi.spyOn(state.storage, "transactionSync").mockImplementation(() => {
 				throw new Error("disk on fire");

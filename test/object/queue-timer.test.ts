@@ -1,16 +1,15 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { timerLeadMs } from "../../src/object/gateway-queue";
 import {
 	acquire,
 	acquireRequest,
 	armedAlarm,
 	fireTimer,
-	freshQueue,
+	hold,
 	intervalMs,
+	queueOnFakeClock,
 	retryGraceMs,
-	track,
-	useFakeClock,
 	waitingCount,
 } from "../support/queue";
 
@@ -18,15 +17,13 @@ import {
 // The timer is armed `timerLeadMs` before the due time (workerd's timers fire late).
 describe("GatewayQueue timer beside the alarm", () => {
 	it("arms the timer with the alarm, at the next due grant, and clears both when nothing is held", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const firstAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
 		expect(clock.timer).toBeUndefined();
 
 		const only = acquireRequest(4);
-		const leaving = acquire(stub, only);
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const [leaving] = await hold(stub, only);
 		expect(clock.timer?.atMs).toBe(firstAtMs + intervalMs - timerLeadMs);
 		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs);
 
@@ -42,17 +39,14 @@ describe("GatewayQueue timer beside the alarm", () => {
 	});
 
 	it("grants on time without the alarm, then moves both to the next due grant", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const firstAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
-		const second = track(acquire(stub, acquireRequest(4)));
-		const third = track(acquire(stub, acquireRequest(8)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(2));
+		const [second, third] = await hold(stub, 4, 8);
 
 		clock.advance(intervalMs);
 		expect(await fireTimer(stub, clock)).toBe(true);
-		expect(await second.promise).toMatchObject({ ok: true, shard: 4, grantedAtMs: firstAtMs + intervalMs });
+		expect(await second).toMatchObject({ ok: true, shard: 4, grantedAtMs: firstAtMs + intervalMs });
 		expect(clock.timer?.atMs).toBe(firstAtMs + 2 * intervalMs - timerLeadMs);
 		expect(await armedAlarm(stub)).toBe(firstAtMs + 2 * intervalMs);
 
@@ -63,12 +57,10 @@ describe("GatewayQueue timer beside the alarm", () => {
 	});
 
 	it("grants nothing when the timer fires before the due time, and arms it again", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		const firstAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
-		const second = track(acquire(stub, acquireRequest(4)));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const [second] = await hold(stub, 4);
 
 		clock.advance(intervalMs - 1);
 		expect(await fireTimer(stub, clock)).toBe(true);
@@ -77,15 +69,13 @@ describe("GatewayQueue timer beside the alarm", () => {
 
 		clock.advance(1);
 		expect(await fireTimer(stub, clock)).toBe(true);
-		expect(await second.promise).toMatchObject({ ok: true, shard: 4, grantedAtMs: firstAtMs + intervalMs });
+		expect(await second).toMatchObject({ ok: true, shard: 4, grantedAtMs: firstAtMs + intervalMs });
 	});
 
 	it("clears the timer when the alarm grants first", async () => {
-		const stub = freshQueue();
-		const clock = await useFakeClock(stub);
+		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
-		const second = acquire(stub, acquireRequest(4));
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		const [second] = await hold(stub, 4);
 
 		clock.advance(intervalMs);
 		await runDurableObjectAlarm(stub);

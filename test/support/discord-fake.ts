@@ -25,6 +25,18 @@ export function gatewayBotBody(
 	};
 }
 
+/** How long after an answer of `smallBot` its daily budget resets. */
+export const smallBotResetAfterMs = 3_600_000;
+
+/** Discord's answer for a bot with a daily total of 100 (a reserve of 5 at the default 5%), reset in an hour. */
+export const smallBot = (
+	maxConcurrency: number,
+	remaining: number,
+	options: { total?: number; resetAfterMs?: number } = {},
+): GatewayBotAnswer => ({
+	body: gatewayBotBody(maxConcurrency, remaining, { total: 100, resetAfterMs: smallBotResetAfterMs, ...options }),
+});
+
 /**
  * Fakes Discord's `/gateway/bot` by replacing the global `fetch` (the queue
  * objects run in the test's isolate). Answers come from `answers` in turn, the

@@ -1,6 +1,13 @@
-import { runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { type AcquireRequest, type AcquireResult, type GatewayQueue, timerLeadMs } from "../../src/object/gateway-queue";
+import { expect, vi } from "vitest";
+import type { QueueStatus } from "../../src/core/status";
+import {
+	type AcquireRequest,
+	type AcquireResult,
+	type GatewayQueue,
+	timerLeadMs,
+} from "../../src/object/gateway-queue";
 
 export type QueueStub = DurableObjectStub<GatewayQueue>;
 
@@ -15,6 +22,8 @@ export function freshQueue(): QueueStub {
 export const intervalMs = Number(env.IDENTIFY_INTERVAL_MS);
 /** How long a cancelled shard's place is kept for its retry (wrangler.toml). */
 export const retryGraceMs = Number(env.RETRY_GRACE_MS);
+/** A bot token of the right form; Discord is faked (`discord-fake.ts`). */
+export const botToken = "MTIz.fake-token_for.tests";
 
 export interface FakeClock {
 	now: number;
@@ -48,6 +57,12 @@ export async function useFakeClock(stub: QueueStub, clock: FakeClock = newFakeCl
 	return clock;
 }
 
+/** A fresh queue object on a fake clock of its own. */
+export async function queueOnFakeClock(): Promise<{ stub: QueueStub; clock: FakeClock }> {
+	const stub = freshQueue();
+	return { stub, clock: await useFakeClock(stub) };
+}
+
 /** Moves the clock to the object's pending timer's due time and fires it, as a timely `setTimeout` would. */
 export async function fireTimerOnTime(stub: QueueStub, clock: FakeClock): Promise<boolean> {
 	if (!clock.timer) return false;
@@ -77,14 +92,74 @@ function newFakeClock(): FakeClock {
 	return clock;
 }
 
+/** Evicts the object from memory, as workerd does when it is idle; returns a new stub on the same clock. */
+export async function evictObject(stub: QueueStub, clock: FakeClock): Promise<QueueStub> {
+	await evictDurableObject(stub);
+	const restarted = env.GATEWAY_QUEUE.get(stub.id);
+	await useFakeClock(restarted, clock);
+	return restarted;
+}
+
+/**
+ * Resets the object as a deploy does: every call it was answering fails, and its timer is gone.
+ * Returns a new stub (one that saw its object reset is broken) on the same clock.
+ */
+export async function resetObject(stub: QueueStub, clock: FakeClock): Promise<QueueStub> {
+	await runInDurableObject(stub, (_queue, state) => state.abort("deploy")).catch(() => "reset");
+	clock.timer = undefined;
+	const restarted = env.GATEWAY_QUEUE.get(stub.id);
+	await useFakeClock(restarted, clock);
+	return restarted;
+}
+
 /** A request as the Worker sends it; by default from a client that reads refusals (`refusals: true`). */
 export function acquireRequest(shard: number | null, extra: Partial<AcquireRequest> = {}): AcquireRequest {
 	return { ticket: crypto.randomUUID(), queue: "test", shard, refusals: true, ...extra };
 }
 
+/** A request with `botToken`, from a client that reads refusals. */
+export const botRequest = (shard: number | null, extra: Partial<AcquireRequest> = {}): AcquireRequest =>
+	acquireRequest(shard, { token: botToken, ...extra });
+
+/** A request with `botToken` from a client that reads no status (twilight's example, curl): any answer would be an IDENTIFY. */
+export const statusBlindRequest = (shard: number | null): AcquireRequest => botRequest(shard, { refusals: false });
+
 /** `stub.acquire`, typed as the object's result (RPC's type of a union does not narrow). */
 export async function acquire(stub: QueueStub, request: AcquireRequest): Promise<AcquireResult> {
 	return stub.acquire(request);
+}
+
+/** A shard (a tokenless request from a client that reads refusals) or a request of its own. */
+export type Arrival = number | null | AcquireRequest;
+
+/** A request sent and not awaited: its answer, and whether it came. */
+export type Held = Tracked<AcquireResult>;
+
+const requestOf = (arrival: Arrival): AcquireRequest =>
+	typeof arrival === "object" && arrival !== null ? arrival : acquireRequest(arrival);
+
+/** Sends a request for each arrival, in order and not awaited, and waits until `waiting` requests wait in line. */
+export async function arrive<const A extends readonly Arrival[]>(
+	stub: QueueStub,
+	arrivals: A,
+	waiting: number,
+): Promise<{ -readonly [K in keyof A]: Held }> {
+	const held = arrivals.map((arrival) => track(acquire(stub, requestOf(arrival))));
+	await untilWaiting(stub, waiting);
+	return held as { -readonly [K in keyof A]: Held };
+}
+
+/** Sends a request for each arrival, in order and not awaited, and waits until every one of them waits in line. */
+export async function hold<const A extends readonly Arrival[]>(
+	stub: QueueStub,
+	...arrivals: A
+): Promise<{ -readonly [K in keyof A]: Held }> {
+	return arrive(stub, arrivals, (await waitingCount(stub)) + arrivals.length);
+}
+
+/** Waits until exactly `count` requests wait in the object's line. */
+export async function untilWaiting(stub: QueueStub, count: number): Promise<void> {
+	await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(count));
 }
 
 export async function armedAlarm(stub: QueueStub): Promise<number | null> {
@@ -100,13 +175,31 @@ export async function placeCount(stub: QueueStub): Promise<number> {
 	return runInDurableObject(stub, (queue: GatewayQueue) => queue.pacer.placeCount);
 }
 
+/** The object's max_concurrency now, as its status shows it. */
+export async function maxConcurrencyOf(stub: QueueStub): Promise<number> {
+	return (await statusOf(stub)).max_concurrency;
+}
+
+/** Where the object's max_concurrency comes from, as its status shows it. */
+export async function concurrencySourceOf(stub: QueueStub): Promise<QueueStatus["concurrency_source"]> {
+	return (await statusOf(stub)).concurrency_source;
+}
+
+/** `stub.status`, typed as the object's result. */
+export async function statusOf(stub: QueueStub, queue = "test"): Promise<QueueStatus> {
+	return stub.status(queue);
+}
+
+/** A promise, and whether it has settled, without awaiting it. */
+export type Tracked<T> = Promise<T> & { settled(): boolean };
+
 /** Tracks whether a promise has settled, without awaiting it. */
-export function track<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => boolean } {
+export function track<T>(promise: Promise<T>): Tracked<T> {
 	let settled = false;
 	const tracked = promise.finally(() => {
 		settled = true;
 	});
-	return { promise: tracked, settled: () => settled };
+	return Object.assign(tracked, { settled: () => settled });
 }
 
 /** Everything a read must leave alone: the tables and their rows, the stored keys and values, the alarm, the line. */

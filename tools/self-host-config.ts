@@ -1,7 +1,7 @@
 /**
  * The self-hosted process's settings and the workerd config it runs, as pure
  * functions: `npm run serve` (scripts/serve.ts) reads the environment, and the
- * build (scripts/self-host-build.ts) describes the Worker from wrangler.toml.
+ * build (tools/self-host-build.ts) describes the Worker from wrangler.toml.
  */
 import { resolve } from "node:path";
 import * as z from "zod/mini";
