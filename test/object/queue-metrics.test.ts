@@ -1,5 +1,5 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { MetricsSnapshot } from "../../src/core/metrics";
 import { fakeDiscord, gatewayBotBody } from "../support/discord-fake";
 import {
@@ -17,7 +17,6 @@ import {
 	stateOf,
 	statusBlindRequest,
 	statusOf,
-	track,
 	untilWaiting,
 } from "../support/queue";
 

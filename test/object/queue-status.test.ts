@@ -6,7 +6,6 @@ import { fakeDiscord } from "../support/discord-fake";
 import {
 	acquire,
 	acquireRequest,
-	arrive,
 	hold,
 	intervalMs,
 	queueOnFakeClock,
