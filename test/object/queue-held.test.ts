@@ -17,6 +17,7 @@ import {
 	statusBlindRequest as statusBlind,
 	statusOf,
 	track,
+	untilWaiting,
 	waitingCount,
 } from "../support/queue";
 
@@ -55,7 +56,7 @@ describe("GatewayQueue holds clients that read no status at the budget's reserve
 		expect(await acquire(stub, statusBlind(0))).toMatchObject({ ok: true });
 		const held = track(acquire(stub, statusBlind(1)));
 		expect(await acquire(stub, botRequest(2))).toMatchObject({ error: "budget_reserve_reached" });
-		await vi.waitFor(async () => expect(await waitingCount(stub)).toBe(1));
+		await untilWaiting(stub, 1);
 		expect(held.settled()).toBe(false);
 	});
 

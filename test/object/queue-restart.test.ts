@@ -63,8 +63,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const restarted = await resetObject(stub, clock);
 		await Promise.all(before);
 		const restoredAtMs = clock.now;
-		const returned = acquire(restarted, back);
-		await untilWaiting(restarted, 1);
+		const [returned] = await hold(restarted, back);
 		await fireTimerOnTime(restarted, clock);
 		expect(await returned).toMatchObject({ ok: true, shard: 8, grantedAtMs: restoredAtMs + restoredTurnHoldMs });
 		expect(await placeCount(restarted)).toBe(1);
@@ -77,16 +76,14 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const older = acquireRequest(4);
-		const olderAnswer = acquire(stub, older);
-		await untilWaiting(stub, 1);
+		const [olderAnswer] = await hold(stub, older);
 		const newer = acquireRequest(4);
 		const newerAnswer = acquire(stub, newer).catch(() => "reset");
 		expect(await olderAnswer).toEqual({ ok: false, error: "superseded" });
 
 		const restarted = await resetObject(stub, clock);
 		await newerAnswer;
-		const again = acquire(restarted, newer);
-		await untilWaiting(restarted, 1);
+		const [again] = await hold(restarted, newer);
 		const [grant] = await grantsOf(restarted, clock, [again]);
 		expect(grant).toMatchObject({ ok: true, shard: 4 });
 	});
@@ -95,8 +92,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const request = acquireRequest(4);
-		const first = acquire(stub, request);
-		await untilWaiting(stub, 1);
+		const [first] = await hold(stub, request);
 		const second = acquire(stub, request);
 		expect(await waitingCount(stub)).toBe(1);
 		await fireTimerOnTime(stub, clock);
