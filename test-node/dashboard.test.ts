@@ -4,7 +4,7 @@ import { findChromium, howToGetChromium, launchChromium } from "../tools/browser
 import { type DevServer, startDevServer } from "../tools/dev-server.ts";
 import { type FakeDiscord, startFakeDiscord } from "../tools/fake-discord.ts";
 import { Resources } from "../tools/resources.ts";
-import { requireTool } from "./requirements.ts";
+import { requireTool } from "./support/requirements.ts";
 
 // Two buckets, grants 8 s apart: long enough for the page and the status to be compared between two grants.
 const intervalMs = 8000;

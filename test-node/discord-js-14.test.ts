@@ -14,14 +14,13 @@ import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { IdentifyQueueError, QueueIdentifyThrottler } from "../packages/client/src/index.ts";
 import { freePort } from "../tools/dev-server.ts";
 import {
-	expectEachIdentifyGranted,
-	expectSpacing,
+	expectPaced,
 	type QueueAndDiscord,
 	recordingFetch,
 	startQueueAndDiscord,
 	token,
 	within,
-} from "./e2e.ts";
+} from "./support/e2e.ts";
 
 const maxConcurrency = 2;
 let servers: QueueAndDiscord;
@@ -55,7 +54,7 @@ function clientWith(throttler: QueueIdentifyThrottler, shardCount: number): Clie
 	});
 }
 
-test("6 shards of a discord.js 14 Client at max_concurrency 2 all get READY, each IDENTIFY granted and spaced", async () => {
+test("6 shards of a discord.js 14 Client at max_concurrency 2 all get READY, each IDENTIFY granted and spaced", async (context) => {
 	const { fetch, requests } = recordingFetch();
 	const throttler = new QueueIdentifyThrottler({ url: `${servers.queue.url}/discord-js-14`, token, fetch });
 	const client = clientWith(throttler, 6);
@@ -72,9 +71,7 @@ test("6 shards of a discord.js 14 Client at max_concurrency 2 all get READY, eac
 	expect([...ready].sort()).toEqual([0, 1, 2, 3, 4, 5]);
 	const identifies = servers.discord.identifies.slice(before);
 	expect(identifies.map((identify) => identify.shard).sort()).toEqual([0, 1, 2, 3, 4, 5]);
-	await expectEachIdentifyGranted(identifies, requests);
-	const smallestGaps = expectSpacing(identifies, maxConcurrency);
-	console.log(`discord.js 14 Client, 6 shards: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
+	await expectPaced(context, "discord.js 14 Client, 6 shards", identifies, maxConcurrency, requests);
 });
 
 /** One shard (id 0 of 1) on either version, driven by `throttler`; `start` connects, `stop` destroys. */

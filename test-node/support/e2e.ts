@@ -3,10 +3,15 @@
  * together and stopped together, a fetch that records the queue's answers, and the spacing check.
  */
 import { performance } from "node:perf_hooks";
-import { expect } from "vitest";
-import { type DevServer, startDevServer } from "../tools/dev-server.ts";
-import { type FakeDiscord, type FakeDiscordOptions, type Identify, startFakeDiscord } from "../tools/fake-discord.ts";
-import { Resources } from "../tools/resources.ts";
+import { expect, type TestContext } from "vitest";
+import { type DevServer, startDevServer } from "../../tools/dev-server.ts";
+import {
+	type FakeDiscord,
+	type FakeDiscordOptions,
+	type Identify,
+	startFakeDiscord,
+} from "../../tools/fake-discord.ts";
+import { Resources } from "../../tools/resources.ts";
 
 // Looks like a bot token (the queue checks the form); Discord here is the fake one.
 export const token = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GfAkE0.e2e-test-token_not-a-real-one-0123456789";
@@ -70,7 +75,7 @@ export function recordingFetch() {
 
 /**
  * Checks that each bucket's IDENTIFYs are at least the interval less the tolerance apart, and
- * returns the smallest gap of each bucket (ms, rounded), which the tests print.
+ * returns the smallest gap of each bucket (ms, rounded).
  */
 export function expectSpacing(identifies: Identify[], maxConcurrency: number): number[] {
 	const smallestGaps: number[] = [];
@@ -101,6 +106,23 @@ export async function expectEachIdentifyGranted(identifies: Identify[], requests
 		expect(grantedAtMs, `shard ${identify.shard} identified without a grant`).toBeDefined();
 		expect(identify.atMs).toBeGreaterThanOrEqual(grantedAtMs ?? Number.POSITIVE_INFINITY);
 	}
+}
+
+/**
+ * Checks that each IDENTIFY followed a grant of its shard (when the queue's answers are given) and the
+ * spacing, and adds each bucket's smallest gap to the test's report (an annotation, which the reporter
+ * shows with the test where it keeps no log of a passing test).
+ */
+export async function expectPaced(
+	{ annotate }: Pick<TestContext, "annotate">,
+	what: string,
+	identifies: Identify[],
+	maxConcurrency: number,
+	requests?: RecordedRequest[],
+): Promise<void> {
+	if (requests) await expectEachIdentifyGranted(identifies, requests);
+	const smallestGaps = expectSpacing(identifies, maxConcurrency);
+	await annotate(`${what}: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
 }
 
 /** `promise`, or a rejection naming `what` after `ms`. */
