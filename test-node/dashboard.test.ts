@@ -69,6 +69,36 @@ async function rowsOnPage(page: Page): Promise<Row[]> {
 	);
 }
 
+/** A whole status of a bot's queue at `nowMs`, as the route answers it, for the page to be given instead. */
+function statusAt(nowMs: number, fields: Record<string, unknown>) {
+	return {
+		queue,
+		max_concurrency: 1,
+		concurrency_source: "discord",
+		interval_ms: intervalMs,
+		now: nowMs,
+		started_at: nowMs - 60_000,
+		waiting: 0,
+		buckets: [],
+		totals: { granted: 0, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 },
+		recent_grants: [],
+		estimated_finish_at: null,
+		budget: null,
+		held_by_budget: false,
+		warnings: [],
+		...fields,
+	};
+}
+
+/** Reads the status route, expects `rows` in it, and waits for the page to show them, with the waiting count. */
+async function expectShown(page: Page, rows: Row[]): Promise<QueueStatus> {
+	const status = await statusOf();
+	expect(rowsOf(status)).toEqual(rows);
+	await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rows);
+	expect(await page.textContent("#waiting")).toBe(String(status.waiting));
+	return status;
+}
+
 describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 	beforeAll(async () => {
 		discord = await resources.start({ start: () => startFakeDiscord({ maxConcurrency: 2 }), stop: (d) => d.close() });
@@ -91,13 +121,11 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 		await page.goto(`${server.url}/_/dashboard/${queue}#token=${token}`);
 		for (const shard of [0, 1, 2, 3, 4, 5, 6]) await hold(shard);
 
-		const before = await statusOf();
-		expect(rowsOf(before)).toEqual([
+		const before = await expectShown(page, [
 			{ bucket: "0", waiting: "3", shards: "2, 4, 6" },
 			{ bucket: "1", waiting: "2", shards: "3, 5" },
 		]);
-		await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rowsOf(before));
-		expect(await page.textContent("#waiting")).toBe("5");
+		expect(before.waiting).toBe(5);
 		expect(await page.textContent("#budget")).toMatch(/\d+ of 1000 left/);
 		expect(await page.textContent("#config")).toContain("max_concurrency 2 (from Discord)");
 		expect(await page.$$eval("td.next", (cells) => cells.map((cell) => cell.textContent))).toEqual([
@@ -107,13 +135,11 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 		expect(await page.locator("#timeline span").count()).toBe(before.recent_grants.length);
 
 		await expect.poll(async () => (await statusOf()).totals.granted, { timeout: 2 * intervalMs }).toBe(4);
-		const after = await statusOf();
-		expect(rowsOf(after)).toEqual([
+		const after = await expectShown(page, [
 			{ bucket: "0", waiting: "2", shards: "4, 6" },
 			{ bucket: "1", waiting: "1", shards: "5" },
 		]);
-		await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rowsOf(after));
-		expect(await page.textContent("#waiting")).toBe("3");
+		expect(after.waiting).toBe(3);
 		expect(await page.locator("#timeline span").count()).toBe(4);
 		await page.close();
 	});
@@ -121,13 +147,9 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 	test("draws a known budget as a gauge, fits a phone, and follows dark mode", async () => {
 		const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, colorScheme: "dark" });
 		const nowMs = Date.now();
-		const status = {
-			queue,
+		const status = statusAt(nowMs, {
 			max_concurrency: 16,
-			concurrency_source: "discord",
 			interval_ms: 5500,
-			now: nowMs,
-			started_at: nowMs - 60_000,
 			waiting: 40,
 			buckets: Array.from({ length: 16 }, (_, bucket) => ({
 				bucket,
@@ -140,9 +162,7 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 			recent_grants: [{ at: nowMs - 1000, bucket: 15, shard: 999 }],
 			estimated_finish_at: nowMs + 4500 + 2 * 5500,
 			budget: { total: 2000, remaining: 873, reserve: 50, reset_at: nowMs + 3_600_000 },
-			held_by_budget: false,
-			warnings: [],
-		};
+		});
 		// A bigger bot than the stand-in Discord reports: the page is given its status.
 		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
 		await page.goto(`${server.url}/_/dashboard/${queue}`);
@@ -164,22 +184,16 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 	test("shows the configuration's warnings, and says when the budget's reserve holds the waiting shards", async () => {
 		const page = await browser.newPage();
 		const nowMs = Date.now();
-		const status = {
-			queue,
-			max_concurrency: 1,
-			concurrency_source: "discord",
+		const status = statusAt(nowMs, {
 			interval_ms: 200,
-			now: nowMs,
-			started_at: nowMs - 60_000,
 			waiting: 1,
 			buckets: [{ bucket: 0, waiting: 1, shards: [7], last_grant_at: nowMs - 1000, next_grant_at: nowMs }],
 			totals: { granted: 95, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 },
-			recent_grants: [],
 			estimated_finish_at: nowMs,
 			budget: { total: 100, remaining: 5, reserve: 5, reset_at: nowMs + 3_600_000 },
 			held_by_budget: true,
 			warnings: ["IDENTIFY_INTERVAL_MS is 200 ms, below Discord's 5000 ms"],
-		};
+		});
 		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
 		await page.goto(`${server.url}/_/dashboard/${queue}`);
 		await expect.poll(() => page.textContent("#warnings"), { timeout: 5000 }).toContain("below Discord's 5000 ms");

@@ -10,24 +10,16 @@ import type { AddressInfo } from "node:net";
 import { REST } from "@discordjs/rest";
 import { WebSocketManager } from "@discordjs/ws";
 import { Client, Events } from "discord.js";
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { beforeAll, describe, expect, test, vi } from "vitest";
 import { IdentifyQueueError, QueueIdentifyThrottler } from "../packages/client/src/index.ts";
 import { freePort } from "../tools/dev-server.ts";
-import {
-	expectPaced,
-	type QueueAndDiscord,
-	recordingFetch,
-	startQueueAndDiscord,
-	token,
-	within,
-} from "./support/e2e.ts";
+import { expectPaced, queueAndDiscordForTests, recordingFetch, token, within } from "./support/e2e.ts";
 
 const maxConcurrency = 2;
-let servers: QueueAndDiscord;
+const servers = queueAndDiscordForTests({ shards: 6, maxConcurrency });
 /** What a proxy, captive portal or wrong URL answers: `200`, but no grant. */
 let portal: { server: Server; url: string };
 beforeAll(async () => {
-	servers = await startQueueAndDiscord({ shards: 6, maxConcurrency });
 	const server = createServer((_request, response) => {
 		response.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>Sign in to the Wi-Fi</title>");
 	});
@@ -39,9 +31,6 @@ beforeAll(async () => {
 		stop: async () => void server.close(),
 	});
 	portal = { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-});
-afterAll(async () => {
-	await servers?.resources.stopAll();
 });
 
 function clientWith(throttler: QueueIdentifyThrottler, shardCount: number): Client {

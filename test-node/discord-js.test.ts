@@ -6,33 +6,22 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { REST } from "@discordjs/rest";
 import { type IIdentifyThrottler, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws";
-import { afterAll, beforeAll, expect, test, vi } from "vitest";
+import { beforeAll, expect, test, vi } from "vitest";
 import { QueueIdentifyThrottler, waitForIdentify } from "../packages/client/src/index.ts";
 import type { DevServer } from "../tools/dev-server.ts";
 import type { FakeDiscord } from "../tools/fake-discord.ts";
 import { type QueueServer, type Runtime, runtimes, startSelfHost } from "../tools/self-host-server.ts";
-import {
-	expectPaced,
-	intervalMs,
-	type QueueAndDiscord,
-	recordingFetch,
-	startQueueAndDiscord,
-	token,
-} from "./support/e2e.ts";
+import { expectPaced, intervalMs, queueAndDiscordForTests, recordingFetch, token } from "./support/e2e.ts";
 
-let servers: QueueAndDiscord;
+const servers = queueAndDiscordForTests({ shards: 8, maxConcurrency: 2 });
 let discord: FakeDiscord;
 let queue: DevServer;
 let selfHosted: QueueServer;
 const queueUnder = (runtime: Runtime): QueueServer => (runtime === "wrangler" ? queue : selfHosted);
 beforeAll(async () => {
-	servers = await startQueueAndDiscord({ shards: 8, maxConcurrency: 2 });
 	({ discord, queue } = servers);
 	const vars = { IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl };
 	selfHosted = await servers.resources.start({ start: () => startSelfHost({ vars }), stop: (server) => server.stop() });
-});
-afterAll(async () => {
-	await servers?.resources.stopAll();
 });
 
 function managerFor(shards: { shardCount: number; shardIds?: number[] }, throttler: IIdentifyThrottler) {

@@ -7,8 +7,8 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { expectPaced, type QueueAndDiscord, startQueueAndDiscord, token } from "./support/e2e.ts";
+import { describe, expect, test } from "vitest";
+import { expectPaced, queueAndDiscordForTests, token } from "./support/e2e.ts";
 import { findDiscordPy, requireTool } from "./support/requirements.ts";
 
 const python = requireTool(
@@ -23,13 +23,7 @@ const root = join(import.meta.dirname, "..");
 const maxConcurrency = 2;
 
 describe.skipIf(python.missing)("discord.py", () => {
-	let servers: QueueAndDiscord;
-	beforeAll(async () => {
-		servers = await startQueueAndDiscord({ shards: 6, maxConcurrency });
-	});
-	afterAll(async () => {
-		await servers?.resources.stopAll();
-	});
+	const servers = queueAndDiscordForTests({ shards: 6, maxConcurrency });
 
 	test("the Python module's unit tests pass", async () => {
 		const { stderr } = await run(python.path ?? "", ["-m", "unittest", "-v", "test_gateway_queue"], {

@@ -6,26 +6,13 @@
  */
 import { createGatewayManager, type GatewayManager, ShardSocketCloseCodes } from "@discordeno/gateway";
 import { GatewayCloseCodes } from "discord-api-types/v10";
-import { afterAll, beforeAll, expect, test, vi } from "vitest";
+import { expect, test, vi } from "vitest";
 import { withIdentifyQueue } from "../packages/client/src/index.ts";
-import {
-	expectPaced,
-	type QueueAndDiscord,
-	recordingFetch,
-	startQueueAndDiscord,
-	token,
-	within,
-} from "./support/e2e.ts";
+import { expectPaced, queueAndDiscordForTests, recordingFetch, token, within } from "./support/e2e.ts";
 
 const shards = 6;
 const maxConcurrency = 2;
-let servers: QueueAndDiscord;
-beforeAll(async () => {
-	servers = await startQueueAndDiscord({ shards, maxConcurrency });
-});
-afterAll(async () => {
-	await servers?.resources.stopAll();
-});
+const servers = queueAndDiscordForTests({ shards, maxConcurrency });
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
 

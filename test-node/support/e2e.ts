@@ -3,7 +3,7 @@
  * together and stopped together, a fetch that records the queue's answers, and the spacing check.
  */
 import { performance } from "node:perf_hooks";
-import { expect, type TestContext } from "vitest";
+import { afterAll, beforeAll, expect, type TestContext } from "vitest";
 import { type DevServer, startDevServer } from "../../tools/dev-server.ts";
 import {
 	type FakeDiscord,
@@ -46,6 +46,21 @@ export async function startQueueAndDiscord(options: FakeDiscordOptions): Promise
 			throw error;
 		});
 	return { discord, queue, resources };
+}
+
+/**
+ * `startQueueAndDiscord` before the tests of the file (or `describe`) that calls it, and both stopped
+ * after them; the object returned is filled in when they have started.
+ */
+export function queueAndDiscordForTests(options: FakeDiscordOptions): QueueAndDiscord {
+	const servers = {} as QueueAndDiscord;
+	beforeAll(async () => {
+		Object.assign(servers, await startQueueAndDiscord(options));
+	});
+	afterAll(async () => {
+		await servers.resources?.stopAll();
+	});
+	return servers;
 }
 
 export interface RecordedRequest {
