@@ -100,7 +100,7 @@ describe("following wrangler.toml", () => {
 
 	it("knows every secret src/config/config.ts reads: its ConfigSource is wrangler.toml's vars and secretNames", async () => {
 		const { worker: built } = await ensureBuild(join(projectRoot, "wrangler.toml"));
-		const source = await readFile(join(projectRoot, "src", "config.ts"), "utf8");
+		const source = await readFile(join(projectRoot, "src", "config", "config.ts"), "utf8");
 		const configSource = source.slice(source.indexOf("export interface ConfigSource"));
 		const read = [...configSource.slice(0, configSource.indexOf("}")).matchAll(/^\t([A-Z_]+)\?: string;/gm)];
 		expect(read.map((match) => match[1]).sort()).toEqual([...Object.keys(built.vars), ...secretNames].sort());
