@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
 	test: {
+		// Log lines (the Worker's JSON lines, a test's prints) only of the tests that fail; a test that
+		// asserts on them spies on `console` and sees them all.
+		silent: "passed-only",
 		projects: [
 			{
 				// Inside workerd: the Worker, the Durable Object and the pure modules.
@@ -20,7 +23,8 @@ export default defineConfig({
 						},
 					}),
 				],
-				test: { name: "workers", include: ["test/**/*.test.ts"] },
+				// Every `vi.spyOn` (the faked Discord `fetch`, console spies) is restored before each test.
+				test: { name: "workers", include: ["test/**/*.test.ts"], restoreMocks: true, unstubGlobals: true },
 			},
 			{
 				// On Node.js: clients and end-to-end tests against `wrangler dev` or `npm run serve` on a free port.
@@ -30,6 +34,8 @@ export default defineConfig({
 					name: "node",
 					include: ["test-node/**/*.test.ts"],
 					environment: "node",
+					restoreMocks: true,
+					unstubGlobals: true,
 					testTimeout: 120_000,
 					fileParallelism: false,
 					hookTimeout: 120_000,

@@ -1,5 +1,5 @@
 /** The bench's results: the Markdown tables, the goals, and what makes a run fail. */
-import { type Runtime, runtimeLabels } from "../scripts/self-host-server.ts";
+import { type Runtime, runtimeLabels } from "../tools/self-host-server.ts";
 import type { Distribution } from "./analysis.ts";
 import type { CapacityRun, MemorySample, Overhead, StartupRun, Takeover } from "./scenarios.ts";
 

@@ -13,7 +13,7 @@ import { writeFile } from "node:fs/promises";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type QueueServer, type Runtime, runtimes, startServer } from "../scripts/self-host-server.ts";
+import { type QueueServer, type Runtime, runtimes, startServer } from "../tools/self-host-server.ts";
 import { distribution } from "./analysis.ts";
 import { agent } from "./client.ts";
 import { type BenchResults, failures, markdownReport, type RuntimeResults, snakeCaseKeys } from "./report.ts";

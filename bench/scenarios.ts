@@ -1,6 +1,6 @@
 /** The bench's scenarios, each against a running server (`wrangler dev` or self-hosted workerd). */
 
-import type { QueueServer } from "../scripts/self-host-server.ts";
+import type { QueueServer } from "../tools/self-host-server.ts";
 import { type BatchFigures, batchFigures, type Distribution, distribution, type GrantRecord } from "./analysis.ts";
 import { freshQueueName, getJson, requestGrant, sleep, warmUp } from "./client.ts";
 import { isolateHeapUsedBytes, sampleWorkerd } from "./process.ts";

@@ -1,12 +1,14 @@
 /**
  * The issue's by-hand check, scripted: `wrangler dev` with MAX_CONCURRENCY=4 and
  * IDENTIFY_INTERVAL_MS=500, then 12 shards requesting at once. Prints each
- * bucket's grants and spacing and the batch's makespan (from the server's
- * `granted_at`); exits non-zero if any bucket's spacing is below the interval.
+ * bucket's grants and the batch's figures (from the server's `granted_at`, by
+ * the bench's arithmetic, bench/analysis.ts); exits non-zero if any bucket's
+ * spacing is below the interval.
  *
  *   node scripts/burst.ts [shards=12] [maxConcurrency=4] [intervalMs=500]
  */
-import { startDevServer } from "./dev-server.ts";
+import { batchFigures, byBucket, distribution, type GrantRecord } from "../bench/analysis.ts";
+import { startDevServer } from "../tools/dev-server.ts";
 
 const [shards = 12, maxConcurrency = 4, intervalMs = 500] = process.argv.slice(2).map(Number);
 const server = await startDevServer({
@@ -16,30 +18,27 @@ const server = await startDevServer({
 try {
 	const queue = `burst-${Date.now()}`;
 	const grants = await Promise.all(
-		Array.from({ length: shards }, async (_, shard) => {
+		Array.from({ length: shards }, async (_, shard): Promise<GrantRecord> => {
 			const response = await fetch(`${server.url}/${queue}?shard=${shard}`);
 			if (!response.ok) throw new Error(`shard ${shard}: HTTP ${response.status} ${await response.text()}`);
-			return (await response.json()) as { shard: number; bucket: number; granted_at: number };
+			const body = (await response.json()) as { shard: number; bucket: number; granted_at: number };
+			return { shard: body.shard, bucket: body.bucket, grantedAtMs: body.granted_at };
 		}),
 	);
-	const firstMs = Math.min(...grants.map((grant) => grant.granted_at));
-	let smallestSpacingMs = Number.POSITIVE_INFINITY;
-	for (let bucket = 0; bucket < maxConcurrency; bucket++) {
-		const times = grants
-			.filter((grant) => grant.bucket === bucket)
-			.sort((a, b) => a.granted_at - b.granted_at)
-			.map((grant) => ({ shard: grant.shard, atMs: grant.granted_at - firstMs }));
-		const spacings = times.slice(1).map((time, index) => time.atMs - (times[index]?.atMs ?? 0));
-		smallestSpacingMs = Math.min(smallestSpacingMs, ...spacings);
-		const line = times.map((time) => `shard ${time.shard} @ ${time.atMs} ms`).join(", ");
-		console.log(`bucket ${bucket}: ${line}  (spacing ${spacings.join(", ")} ms)`);
+	const firstMs = Math.min(...grants.map((grant) => grant.grantedAtMs));
+	const lines = byBucket(grants);
+	for (const bucket of [...lines.keys()].sort((a, b) => a - b)) {
+		const line = (lines.get(bucket) ?? []).map((grant) => `shard ${grant.shard} @ ${grant.grantedAtMs - firstMs} ms`);
+		console.log(`bucket ${bucket}: ${line.join(", ")}`);
 	}
-	const makespanMs = Math.max(...grants.map((grant) => grant.granted_at)) - firstMs;
-	const legalMinimumMs = (Math.ceil(shards / maxConcurrency) - 1) * intervalMs;
+	const figures = batchFigures(grants, maxConcurrency, intervalMs);
+	const lateness = distribution(figures.latenessMs);
 	console.log(
-		`makespan ${makespanMs} ms (legal minimum ${legalMinimumMs} ms); smallest spacing ${smallestSpacingMs} ms`,
+		`makespan ${figures.makespanMs} ms (legal minimum ${figures.legalMinimumMs} ms); ` +
+			`smallest spacing ${figures.smallestSpacingMs ?? "-"} ms; ` +
+			`lateness after the interval p50 ${lateness.p50} ms, p99 ${lateness.p99} ms, max ${lateness.max} ms`,
 	);
-	if (smallestSpacingMs < intervalMs) {
+	if (figures.smallestSpacingMs !== null && figures.smallestSpacingMs < intervalMs) {
 		console.error(`FAIL: a bucket was granted twice within ${intervalMs} ms`);
 		process.exitCode = 1;
 	}

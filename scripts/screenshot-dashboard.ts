@@ -7,10 +7,10 @@
  *   npm run screenshot
  */
 import { join } from "node:path";
-import { launchChromium } from "./browser.ts";
-import { startDevServer } from "./dev-server.ts";
-import { startFakeDiscord } from "./fake-discord.ts";
-import { Resources } from "./resources.ts";
+import { launchChromium } from "../tools/browser.ts";
+import { startDevServer } from "../tools/dev-server.ts";
+import { startFakeDiscord } from "../tools/fake-discord.ts";
+import { Resources } from "../tools/resources.ts";
 
 const shards = 48;
 const watchMs = 23_000;

@@ -18,7 +18,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { parseArgs } from "node:util";
-import { defaultWranglerConfig, ensureBuild, projectRoot } from "./self-host-build.ts";
+import { defaultWranglerConfig, ensureBuild, projectRoot } from "../tools/self-host-build.ts";
 import {
 	launchSettings,
 	listenAddress,
@@ -27,7 +27,7 @@ import {
 	secretNames,
 	workerdConfig,
 	workerEnvironment,
-} from "./self-host-config.ts";
+} from "../tools/self-host-config.ts";
 
 /** sysexits' EX_CONFIG: systemd's `RestartPreventExitStatus=78` keeps a misconfigured unit from restarting in a loop. */
 const exitMisconfigured = 78;

@@ -12,7 +12,7 @@ import {
 	type WaitForIdentifyOptions,
 	waitForIdentify,
 } from "../packages/client/src/index.ts";
-import { errorBody, fakeDelays, fakeFetch, grantBody, settle } from "./client-fakes.ts";
+import { errorBody, fakeDelays, fakeFetch, grantBody, settle } from "./support/client-fakes.ts";
 
 const url = "https://queue.test/mybot";
 const token = "MTA1.fake.token";

@@ -1,10 +1,10 @@
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { findChromium, howToGetChromium, launchChromium } from "../scripts/browser.ts";
-import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
-import { type FakeDiscord, startFakeDiscord } from "../scripts/fake-discord.ts";
-import { Resources } from "../scripts/resources.ts";
-import { requireTool } from "./requirements.ts";
+import { findChromium, howToGetChromium, launchChromium } from "../tools/browser.ts";
+import { type DevServer, startDevServer } from "../tools/dev-server.ts";
+import { type FakeDiscord, startFakeDiscord } from "../tools/fake-discord.ts";
+import { Resources } from "../tools/resources.ts";
+import { requireTool } from "./support/requirements.ts";
 
 // Two buckets, grants 8 s apart: long enough for the page and the status to be compared between two grants.
 const intervalMs = 8000;
@@ -69,6 +69,36 @@ async function rowsOnPage(page: Page): Promise<Row[]> {
 	);
 }
 
+/** A whole status of a bot's queue at `nowMs`, as the route answers it, for the page to be given instead. */
+function statusAt(nowMs: number, fields: Record<string, unknown>) {
+	return {
+		queue,
+		max_concurrency: 1,
+		concurrency_source: "discord",
+		interval_ms: intervalMs,
+		now: nowMs,
+		started_at: nowMs - 60_000,
+		waiting: 0,
+		buckets: [],
+		totals: { granted: 0, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 },
+		recent_grants: [],
+		estimated_finish_at: null,
+		budget: null,
+		held_by_budget: false,
+		warnings: [],
+		...fields,
+	};
+}
+
+/** Reads the status route, expects `rows` in it, and waits for the page to show them, with the waiting count. */
+async function expectShown(page: Page, rows: Row[]): Promise<QueueStatus> {
+	const status = await statusOf();
+	expect(rowsOf(status)).toEqual(rows);
+	await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rows);
+	expect(await page.textContent("#waiting")).toBe(String(status.waiting));
+	return status;
+}
+
 describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 	beforeAll(async () => {
 		discord = await resources.start({ start: () => startFakeDiscord({ maxConcurrency: 2 }), stop: (d) => d.close() });
@@ -101,13 +131,11 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 		await page.goto(`${server.url}/_/dashboard/${queue}#token=${token}`);
 		for (const shard of [0, 1, 2, 3, 4, 5, 6]) await hold(shard);
 
-		const before = await statusOf();
-		expect(rowsOf(before)).toEqual([
+		const before = await expectShown(page, [
 			{ bucket: "0", waiting: "3", shards: "2, 4, 6" },
 			{ bucket: "1", waiting: "2", shards: "3, 5" },
 		]);
-		await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rowsOf(before));
-		expect(await page.textContent("#waiting")).toBe("5");
+		expect(before.waiting).toBe(5);
 		expect(await page.textContent("#budget")).toMatch(/\d+ of 1000 left/);
 		expect(await page.textContent("#config")).toContain("max_concurrency 2 (from Discord)");
 		expect(await page.$$eval("td.next", (cells) => cells.map((cell) => cell.textContent))).toEqual([
@@ -117,13 +145,11 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 		expect(await page.locator("#timeline span").count()).toBe(before.recent_grants.length);
 
 		await expect.poll(async () => (await statusOf()).totals.granted, { timeout: 2 * intervalMs }).toBe(4);
-		const after = await statusOf();
-		expect(rowsOf(after)).toEqual([
+		const after = await expectShown(page, [
 			{ bucket: "0", waiting: "2", shards: "4, 6" },
 			{ bucket: "1", waiting: "1", shards: "5" },
 		]);
-		await expect.poll(() => rowsOnPage(page), { timeout: 5000 }).toEqual(rowsOf(after));
-		expect(await page.textContent("#waiting")).toBe("3");
+		expect(after.waiting).toBe(3);
 		expect(await page.locator("#timeline span").count()).toBe(4);
 		expect(problems).toEqual([]);
 		await page.close();
@@ -132,13 +158,9 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 	test("draws a known budget as a gauge, fits a phone, and follows dark mode", async () => {
 		const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, colorScheme: "dark" });
 		const nowMs = Date.now();
-		const status = {
-			queue,
+		const status = statusAt(nowMs, {
 			max_concurrency: 16,
-			concurrency_source: "discord",
 			interval_ms: 5500,
-			now: nowMs,
-			started_at: nowMs - 60_000,
 			waiting: 40,
 			buckets: Array.from({ length: 16 }, (_, bucket) => ({
 				bucket,
@@ -151,9 +173,7 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 			recent_grants: [{ at: nowMs - 1000, bucket: 15, shard: 999 }],
 			estimated_finish_at: nowMs + 4500 + 2 * 5500,
 			budget: { total: 2000, remaining: 873, reserve: 50, reset_at: nowMs + 3_600_000 },
-			held_by_budget: false,
-			warnings: [],
-		};
+		});
 		// A bigger bot than the stand-in Discord reports: the page is given its status.
 		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
 		await page.goto(`${server.url}/_/dashboard/${queue}`);
@@ -175,22 +195,16 @@ describe.skipIf(chromium.missing)("the dashboard in headless Chromium", () => {
 	test("shows the configuration's warnings, and says when the budget's reserve holds the waiting shards", async () => {
 		const page = await browser.newPage();
 		const nowMs = Date.now();
-		const status = {
-			queue,
-			max_concurrency: 1,
-			concurrency_source: "discord",
+		const status = statusAt(nowMs, {
 			interval_ms: 200,
-			now: nowMs,
-			started_at: nowMs - 60_000,
 			waiting: 1,
 			buckets: [{ bucket: 0, waiting: 1, shards: [7], last_grant_at: nowMs - 1000, next_grant_at: nowMs }],
 			totals: { granted: 95, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 },
-			recent_grants: [],
 			estimated_finish_at: nowMs,
 			budget: { total: 100, remaining: 5, reserve: 5, reset_at: nowMs + 3_600_000 },
 			held_by_budget: true,
 			warnings: ["IDENTIFY_INTERVAL_MS is 200 ms, below Discord's 5000 ms"],
-		};
+		});
 		await page.route("**/_/queues/**", (route) => route.fulfill({ json: status }));
 		await page.goto(`${server.url}/_/dashboard/${queue}`);
 		await expect.poll(() => page.textContent("#warnings"), { timeout: 5000 }).toContain("below Discord's 5000 ms");

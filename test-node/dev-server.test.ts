@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
+import { type DevServer, startDevServer } from "../tools/dev-server.ts";
 
 let server: DevServer;
 beforeAll(async () => {

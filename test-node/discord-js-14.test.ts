@@ -10,25 +10,16 @@ import type { AddressInfo } from "node:net";
 import { REST } from "@discordjs/rest";
 import { WebSocketManager } from "@discordjs/ws";
 import { Client, Events } from "discord.js";
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { beforeAll, describe, expect, test, vi } from "vitest";
 import { IdentifyQueueError, QueueIdentifyThrottler } from "../packages/client/src/index.ts";
-import { freePort } from "../scripts/dev-server.ts";
-import {
-	expectEachIdentifyGranted,
-	expectSpacing,
-	type QueueAndDiscord,
-	recordingFetch,
-	startQueueAndDiscord,
-	token,
-	within,
-} from "./e2e.ts";
+import { freePort } from "../tools/dev-server.ts";
+import { expectPaced, queueAndDiscordForTests, recordingFetch, token, within } from "./support/e2e.ts";
 
 const maxConcurrency = 2;
-let servers: QueueAndDiscord;
+const servers = queueAndDiscordForTests({ shards: 6, maxConcurrency });
 /** What a proxy, captive portal or wrong URL answers: `200`, but no grant. */
 let portal: { server: Server; url: string };
 beforeAll(async () => {
-	servers = await startQueueAndDiscord({ shards: 6, maxConcurrency });
 	const server = createServer((_request, response) => {
 		response.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><title>Sign in to the Wi-Fi</title>");
 	});
@@ -41,9 +32,6 @@ beforeAll(async () => {
 	});
 	portal = { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 });
-afterAll(async () => {
-	await servers?.resources.stopAll();
-});
 
 function clientWith(throttler: QueueIdentifyThrottler, shardCount: number): Client {
 	return new Client({
@@ -55,7 +43,7 @@ function clientWith(throttler: QueueIdentifyThrottler, shardCount: number): Clie
 	});
 }
 
-test("6 shards of a discord.js 14 Client at max_concurrency 2 all get READY, each IDENTIFY granted and spaced", async () => {
+test("6 shards of a discord.js 14 Client at max_concurrency 2 all get READY, each IDENTIFY granted and spaced", async (context) => {
 	const { fetch, requests } = recordingFetch();
 	const throttler = new QueueIdentifyThrottler({ url: `${servers.queue.url}/discord-js-14`, token, fetch });
 	const client = clientWith(throttler, 6);
@@ -72,9 +60,7 @@ test("6 shards of a discord.js 14 Client at max_concurrency 2 all get READY, eac
 	expect([...ready].sort()).toEqual([0, 1, 2, 3, 4, 5]);
 	const identifies = servers.discord.identifies.slice(before);
 	expect(identifies.map((identify) => identify.shard).sort()).toEqual([0, 1, 2, 3, 4, 5]);
-	await expectEachIdentifyGranted(identifies, requests);
-	const smallestGaps = expectSpacing(identifies, maxConcurrency);
-	console.log(`discord.js 14 Client, 6 shards: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
+	await expectPaced(context, "discord.js 14 Client, 6 shards", identifies, maxConcurrency, requests);
 });
 
 /** One shard (id 0 of 1) on either version, driven by `throttler`; `start` connects, `stop` destroys. */

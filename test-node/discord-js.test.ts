@@ -6,26 +6,22 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { REST } from "@discordjs/rest";
 import { type IIdentifyThrottler, WebSocketManager, WebSocketShardEvents } from "@discordjs/ws";
-import { afterAll, beforeAll, expect, test, vi } from "vitest";
+import { beforeAll, expect, test, vi } from "vitest";
 import { QueueIdentifyThrottler, waitForIdentify } from "../packages/client/src/index.ts";
-import type { DevServer } from "../scripts/dev-server.ts";
-import type { FakeDiscord } from "../scripts/fake-discord.ts";
-import { type QueueServer, type Runtime, runtimes, startSelfHost } from "../scripts/self-host-server.ts";
-import { expectSpacing, intervalMs, type QueueAndDiscord, recordingFetch, startQueueAndDiscord, token } from "./e2e.ts";
+import type { DevServer } from "../tools/dev-server.ts";
+import type { FakeDiscord } from "../tools/fake-discord.ts";
+import { type QueueServer, type Runtime, runtimes, startSelfHost } from "../tools/self-host-server.ts";
+import { expectPaced, intervalMs, queueAndDiscordForTests, recordingFetch, token } from "./support/e2e.ts";
 
-let servers: QueueAndDiscord;
+const servers = queueAndDiscordForTests({ shards: 8, maxConcurrency: 2 });
 let discord: FakeDiscord;
 let queue: DevServer;
 let selfHosted: QueueServer;
 const queueUnder = (runtime: Runtime): QueueServer => (runtime === "wrangler" ? queue : selfHosted);
 beforeAll(async () => {
-	servers = await startQueueAndDiscord({ shards: 8, maxConcurrency: 2 });
 	({ discord, queue } = servers);
 	const vars = { IDENTIFY_INTERVAL_MS: String(intervalMs), DISCORD_API_URL: discord.apiUrl };
 	selfHosted = await servers.resources.start({ start: () => startSelfHost({ vars }), stop: (server) => server.stop() });
-});
-afterAll(async () => {
-	await servers?.resources.stopAll();
 });
 
 function managerFor(shards: { shardCount: number; shardIds?: number[] }, throttler: IIdentifyThrottler) {
@@ -38,36 +34,41 @@ function managerFor(shards: { shardCount: number; shardIds?: number[] }, throttl
 	});
 }
 
-test.for(runtimes)("8 shards of a WebSocketManager get READY, IDENTIFYs an interval apart (%s)", async (runtime) => {
-	const queue = queueUnder(runtime);
-	const { fetch, requests } = recordingFetch();
-	const manager = managerFor({ shardCount: 8 }, new QueueIdentifyThrottler({ url: `${queue.url}/e2e`, token, fetch }));
-	const ready = new Set<number>();
-	manager.on(WebSocketShardEvents.Ready, (_data, shardId) => ready.add(shardId));
-	const identifiesBefore = discord.identifies.length;
-	try {
-		await Promise.race([
-			manager.connect(),
-			sleep(20_000, undefined, { ref: false }).then(() => {
-				throw new Error(`shards never READY: only ${[...ready].join(", ")}`);
-			}),
-		]);
-	} finally {
-		await manager.destroy();
-	}
-	const shardIds = [0, 1, 2, 3, 4, 5, 6, 7];
-	expect([...ready].sort()).toEqual(shardIds);
-	const identifies = discord.identifies.slice(identifiesBefore);
-	expect(identifies.map((identify) => identify.shard).sort()).toEqual(shardIds);
+test.for(runtimes)(
+	"8 shards of a WebSocketManager get READY, IDENTIFYs an interval apart (%s)",
+	async (runtime, context) => {
+		const queue = queueUnder(runtime);
+		const { fetch, requests } = recordingFetch();
+		const manager = managerFor(
+			{ shardCount: 8 },
+			new QueueIdentifyThrottler({ url: `${queue.url}/e2e`, token, fetch }),
+		);
+		const ready = new Set<number>();
+		manager.on(WebSocketShardEvents.Ready, (_data, shardId) => ready.add(shardId));
+		const identifiesBefore = discord.identifies.length;
+		try {
+			await Promise.race([
+				manager.connect(),
+				sleep(20_000, undefined, { ref: false }).then(() => {
+					throw new Error(`shards never READY: only ${[...ready].join(", ")}`);
+				}),
+			]);
+		} finally {
+			await manager.destroy();
+		}
+		const shardIds = [0, 1, 2, 3, 4, 5, 6, 7];
+		expect([...ready].sort()).toEqual(shardIds);
+		const identifies = discord.identifies.slice(identifiesBefore);
+		expect(identifies.map((identify) => identify.shard).sort()).toEqual(shardIds);
 
-	// The queue learned max_concurrency = 2 from the fake Discord, with the bot's token.
-	expect(discord.gatewayBotAuthorizations).toContain(`Bot ${token}`);
-	for (const request of requests) {
-		expect(await request.result).toMatchObject({ status: 200, body: { bucket: request.shard % 2 } });
-	}
-	const smallestGaps = expectSpacing(identifies, 2);
-	console.log(`@discordjs/ws 2, 8 shards, ${runtime}: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
-});
+		// The queue learned max_concurrency = 2 from the fake Discord, with the bot's token.
+		expect(discord.gatewayBotAuthorizations).toContain(`Bot ${token}`);
+		for (const request of requests) {
+			expect(await request.result).toMatchObject({ status: 200, body: { bucket: request.shard % 2 } });
+		}
+		await expectPaced(context, `@discordjs/ws 2, 8 shards, ${runtime}`, identifies, 2);
+	},
+);
 
 test.for(runtimes)("destroying a waiting shard aborts its HTTP request and rejects its wait (%s)", async (runtime) => {
 	const queue = queueUnder(runtime);

@@ -7,9 +7,9 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { expectSpacing, type QueueAndDiscord, startQueueAndDiscord, token } from "./e2e.ts";
-import { findDiscordPy, requireTool } from "./requirements.ts";
+import { describe, expect, test } from "vitest";
+import { expectPaced, queueAndDiscordForTests, token } from "./support/e2e.ts";
+import { findDiscordPy, requireTool } from "./support/requirements.ts";
 
 const python = requireTool(
 	"discord.py",
@@ -23,13 +23,7 @@ const root = join(import.meta.dirname, "..");
 const maxConcurrency = 2;
 
 describe.skipIf(python.missing)("discord.py", () => {
-	let servers: QueueAndDiscord;
-	beforeAll(async () => {
-		servers = await startQueueAndDiscord({ shards: 6, maxConcurrency });
-	});
-	afterAll(async () => {
-		await servers?.resources.stopAll();
-	});
+	const servers = queueAndDiscordForTests({ shards: 6, maxConcurrency });
 
 	test("the Python module's unit tests pass", async () => {
 		const { stderr } = await run(python.path ?? "", ["-m", "unittest", "-v", "test_gateway_queue"], {
@@ -40,9 +34,9 @@ describe.skipIf(python.missing)("discord.py", () => {
 		expect(stderr).toMatch(/\nOK\n?$/);
 	});
 
-	test("6 shards of an AutoShardedClient at max_concurrency 2 all get READY, each bucket's IDENTIFYs spaced", async () => {
+	test("6 shards of an AutoShardedClient at max_concurrency 2 all get READY, each bucket's IDENTIFYs spaced", async (context) => {
 		const before = servers.discord.identifies.length;
-		const { stdout } = await run(python.path ?? "", [join(root, "test-node", "discord_py_bot.py")], {
+		const { stdout } = await run(python.path ?? "", [join(root, "test-node", "support", "discord_py_bot.py")], {
 			env: {
 				...env,
 				API_URL: servers.discord.apiUrl,
@@ -65,7 +59,6 @@ describe.skipIf(python.missing)("discord.py", () => {
 		};
 		expect(totals.granted).toBe(6);
 		expect(recent_grants.map((grant) => grant.shard)).toEqual([0, 1, 2, 3, 4, 5]);
-		const smallestGaps = expectSpacing(identifies, maxConcurrency);
-		console.log(`discord.py, 6 shards: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
+		await expectPaced(context, "discord.py, 6 shards", identifies, maxConcurrency);
 	});
 });

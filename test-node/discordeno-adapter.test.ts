@@ -10,7 +10,7 @@ import {
 	withIdentifyQueue,
 	withIdentifyQueueShard,
 } from "../packages/client/src/index.ts";
-import { errorBody, fakeDelays, fakeFetch, grantBody, settle } from "./client-fakes.ts";
+import { errorBody, fakeDelays, fakeFetch, grantBody, settle } from "./support/client-fakes.ts";
 
 const url = "https://queue.test/mybot";
 const token = "MTA1.fake.token";

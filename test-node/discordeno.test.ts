@@ -6,27 +6,13 @@
  */
 import { createGatewayManager, type GatewayManager, ShardSocketCloseCodes } from "@discordeno/gateway";
 import { GatewayCloseCodes } from "discord-api-types/v10";
-import { afterAll, beforeAll, expect, test, vi } from "vitest";
+import { expect, test, vi } from "vitest";
 import { withIdentifyQueue } from "../packages/client/src/index.ts";
-import {
-	expectEachIdentifyGranted,
-	expectSpacing,
-	type QueueAndDiscord,
-	recordingFetch,
-	startQueueAndDiscord,
-	token,
-	within,
-} from "./e2e.ts";
+import { expectPaced, queueAndDiscordForTests, recordingFetch, token, within } from "./support/e2e.ts";
 
 const shards = 6;
 const maxConcurrency = 2;
-let servers: QueueAndDiscord;
-beforeAll(async () => {
-	servers = await startQueueAndDiscord({ shards, maxConcurrency });
-});
-afterAll(async () => {
-	await servers?.resources.stopAll();
-});
+const servers = queueAndDiscordForTests({ shards, maxConcurrency });
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
 
@@ -51,7 +37,7 @@ function gatewayFor(queueName: string, fetch: typeof globalThis.fetch, ready: Se
 	return withIdentifyQueue(gateway, { url: `${servers.queue.url}/${queueName}`, token, fetch });
 }
 
-test("6 shards of a Discordeno gateway manager at max_concurrency 2 all get READY, each IDENTIFY granted and spaced", async () => {
+test("6 shards of a Discordeno gateway manager at max_concurrency 2 all get READY, each IDENTIFY granted and spaced", async (context) => {
 	const { fetch, requests } = recordingFetch();
 	const ready = new Set<number>();
 	const gateway = gatewayFor("discordeno", fetch, ready);
@@ -65,12 +51,10 @@ test("6 shards of a Discordeno gateway manager at max_concurrency 2 all get READ
 	const identifies = servers.discord.identifies.slice(before);
 	expect(identifies.map((identify) => identify.shard).sort()).toEqual([0, 1, 2, 3, 4, 5]);
 	expect(identifies.every((identify) => identify.token === `Bot ${token}` && identify.compress === null)).toBe(true);
-	await expectEachIdentifyGranted(identifies, requests);
-	const smallestGaps = expectSpacing(identifies, maxConcurrency);
-	console.log(`Discordeno, 6 shards: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
+	await expectPaced(context, "Discordeno, 6 shards", identifies, maxConcurrency, requests);
 });
 
-test("every path on which a Discordeno shard identifies again asks the queue first", async () => {
+test("every path on which a Discordeno shard identifies again asks the queue first", async (context) => {
 	const { fetch, requests } = recordingFetch();
 	const ready = new Set<number>();
 	const gateway = gatewayFor("discordeno-again", fetch, ready);
@@ -98,9 +82,7 @@ test("every path on which a Discordeno shard identifies again asks the queue fir
 	}
 	expect(discord.resumes).toContain(3);
 	const identifies = discord.identifies.slice(before);
-	await expectEachIdentifyGranted(identifies, requests);
-	const smallestGaps = expectSpacing(identifies, maxConcurrency);
-	console.log(`Discordeno, re-identify paths: smallest IDENTIFY gap per bucket ${smallestGaps.join(", ")} ms`);
+	await expectPaced(context, "Discordeno, re-identify paths", identifies, maxConcurrency, requests);
 });
 
 test("a shard shut down while it waits for the queue gives up its wait and never identifies", async () => {

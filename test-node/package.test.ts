@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
-import { Resources } from "../scripts/resources.ts";
+import { type DevServer, startDevServer } from "../tools/dev-server.ts";
+import { Resources } from "../tools/resources.ts";
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..");

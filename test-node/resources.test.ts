@@ -1,8 +1,8 @@
 /** `Resources`: what a test file starts is stopped even when another part fails to start (bug 8). */
 import { expect, test, vi } from "vitest";
-import { launchChromium } from "../scripts/browser.ts";
-import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
-import { Resources } from "../scripts/resources.ts";
+import { launchChromium } from "../tools/browser.ts";
+import { type DevServer, startDevServer } from "../tools/dev-server.ts";
+import { Resources } from "../tools/resources.ts";
 
 function groupAlive(processGroupId: number): boolean {
 	try {

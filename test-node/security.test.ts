@@ -1,7 +1,7 @@
 import { get } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DevServer, freePort, startDevServer } from "../scripts/dev-server.ts";
+import { type DevServer, freePort, startDevServer } from "../tools/dev-server.ts";
 
 /** End to end through `wrangler dev`'s HTTP parser, with real clients and raw request lines. */
 const secret = "e2e-secret-0123456789abcdef";

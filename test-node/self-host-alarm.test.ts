@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { type SelfHostServer, startSelfHost } from "../scripts/self-host-server.ts";
+import { type SelfHostServer, startSelfHost } from "../tools/self-host-server.ts";
 
 const intervalMs = 500;
 let server: SelfHostServer;

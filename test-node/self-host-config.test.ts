@@ -2,7 +2,8 @@
 import { readFile, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildDirOf, currentBuild, ensureBuild, projectRoot } from "../scripts/self-host-build.ts";
+import { settings } from "../src/config/settings.ts";
+import { buildDirOf, currentBuild, ensureBuild, projectRoot } from "../tools/self-host-build.ts";
 import {
 	launchSettings,
 	listenAddress,
@@ -11,8 +12,7 @@ import {
 	type WorkerDescription,
 	workerdConfig,
 	workerEnvironment,
-} from "../scripts/self-host-config.ts";
-import { settings } from "../src/config/settings.ts";
+} from "../tools/self-host-config.ts";
 
 const worker: WorkerDescription = {
 	name: "gateway-queue",

@@ -1,7 +1,7 @@
 /** `npm run serve` refuses to start on a bad setting, names the variable, and never prints a token. */
 import { expect, test } from "vitest";
-import { freePort } from "../scripts/dev-server.ts";
-import { spawnServe } from "../scripts/self-host-server.ts";
+import { freePort } from "../tools/dev-server.ts";
+import { spawnServe } from "../tools/self-host-server.ts";
 
 const token = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GfAkE0.misconfigured-test-token_0123456789";
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
-import { type SelfHostServer, startSelfHost } from "../scripts/self-host-server.ts";
+import { type SelfHostServer, startSelfHost } from "../tools/self-host-server.ts";
 
 // Longer than a restart takes (a few seconds on a busy machine), so the second grant has to wait for it.
 const intervalMs = 6000;

@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, expect, test } from "vitest";
-import { processesInGroup, type SelfHostServer, startSelfHost } from "../scripts/self-host-server.ts";
+import { processesInGroup, type SelfHostServer, startSelfHost } from "../tools/self-host-server.ts";
 
 const started: SelfHostServer[] = [];
 afterAll(async () => {

@@ -2,8 +2,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { projectRoot } from "../scripts/self-host-build.ts";
-import { type SelfHostServer, startSelfHost } from "../scripts/self-host-server.ts";
+import { projectRoot } from "../tools/self-host-build.ts";
+import { type SelfHostServer, startSelfHost } from "../tools/self-host-server.ts";
 
 const intervalMs = 400;
 let server: SelfHostServer;

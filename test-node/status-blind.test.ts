@@ -7,8 +7,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { type DevServer, startDevServer } from "../scripts/dev-server.ts";
-import { type FakeDiscord, startFakeDiscord } from "../scripts/fake-discord.ts";
+import { type DevServer, startDevServer } from "../tools/dev-server.ts";
+import { type FakeDiscord, startFakeDiscord } from "../tools/fake-discord.ts";
 
 const intervalMs = 500;
 // An IDENTIFY follows its grant by the answer's way back through wrangler's proxy and a WebSocket send: on a

@@ -1,0 +1,122 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
+import { type AcquireResult, restoredTurnHoldMs } from "../../src/object/gateway-queue";
+import {
+	acquire,
+	acquireRequest,
+	type FakeClock,
+	fireTimerOnTime,
+	hold,
+	intervalMs,
+	placeCount,
+	type QueueStub,
+	queueOnFakeClock,
+	resetObject,
+	retryGraceMs,
+	statusOf,
+	untilWaiting,
+	waitingCount,
+} from "../support/queue";
+
+type Granted = Extract<AcquireResult, { ok: true }>;
+
+/** Fires the timer until `count` of `results` are granted; returns them in grant order. */
+async function grantsOf(stub: QueueStub, clock: FakeClock, results: Promise<AcquireResult>[]): Promise<Granted[]> {
+	for (let round = 0; round < results.length * 2 && clock.timer; round++) await fireTimerOnTime(stub, clock);
+	const granted = (await Promise.all(results)).filter((result): result is Granted => result.ok);
+	return granted.sort((a, b) => a.grantedAtMs - b.grantedAtMs);
+}
+
+// Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 and 12 share bucket 0.
+describe("GatewayQueue across a restart while requests wait", () => {
+	it("grants each request that comes back once, in its old order, with the spacing kept", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		const firstAtMs = clock.now;
+		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
+		const waiting = [4, 8, 12, null].map((shard) => acquireRequest(shard));
+		const before = waiting.map((request) => acquire(stub, request).catch(() => "reset" as const));
+		await untilWaiting(stub, 4);
+
+		const restarted = await resetObject(stub, clock);
+		expect(await Promise.all(before)).toEqual(["reset", "reset", "reset", "reset"]);
+		clock.advance(100);
+		// The Worker calls again for each, with the same ticket, in whatever order its retries land.
+		const after = [3, 1, 2, 0].map((index) => acquire(restarted, waiting[index] ?? acquireRequest(99)));
+		await untilWaiting(restarted, 4);
+		const grants = await grantsOf(restarted, clock, after);
+
+		expect(grants.map((grant) => grant.shard)).toEqual([4, 8, 12, null]);
+		const times = [firstAtMs, ...grants.map((grant) => grant.grantedAtMs)];
+		for (let index = 1; index < times.length; index++) {
+			expect((times[index] ?? 0) - (times[index - 1] ?? 0)).toBeGreaterThanOrEqual(intervalMs);
+		}
+		expect(await placeCount(restarted)).toBe(0);
+	});
+
+	it("holds a bucket's turn a few seconds for a place whose request has not come back, then skips it and drops it", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
+		const [gone, back] = [acquireRequest(4), acquireRequest(8)];
+		const before = [gone, back].map((request) => acquire(stub, request).catch(() => "reset"));
+		await untilWaiting(stub, 2);
+
+		const restarted = await resetObject(stub, clock);
+		await Promise.all(before);
+		const restoredAtMs = clock.now;
+		const [returned] = await hold(restarted, back);
+		await fireTimerOnTime(restarted, clock);
+		expect(await returned).toMatchObject({ ok: true, shard: 8, grantedAtMs: restoredAtMs + restoredTurnHoldMs });
+		expect(await placeCount(restarted)).toBe(1);
+		clock.now = restoredAtMs + retryGraceMs;
+		await runDurableObjectAlarm(restarted);
+		expect(await placeCount(restarted)).toBe(0);
+	});
+
+	it("keeps the place of a request that was superseded before the restart for the newer request only", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
+		const older = acquireRequest(4);
+		const [olderAnswer] = await hold(stub, older);
+		const newer = acquireRequest(4);
+		const newerAnswer = acquire(stub, newer).catch(() => "reset");
+		expect(await olderAnswer).toEqual({ ok: false, error: "superseded" });
+
+		const restarted = await resetObject(stub, clock);
+		await newerAnswer;
+		const [again] = await hold(restarted, newer);
+		const [grant] = await grantsOf(restarted, clock, [again]);
+		expect(grant).toMatchObject({ ok: true, shard: 4 });
+	});
+
+	it("answers a second call with the same ticket (the Worker past its deadline) with the first call's answer", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
+		const request = acquireRequest(4);
+		const [first] = await hold(stub, request);
+		const second = acquire(stub, request);
+		expect(await waitingCount(stub)).toBe(1);
+		await fireTimerOnTime(stub, clock);
+		const [a, b] = await Promise.all([first, second]);
+		expect(a).toMatchObject({ ok: true, shard: 4 });
+		expect(b).toEqual(a);
+		expect((await statusOf(stub)).totals).toMatchObject({ granted: 2, superseded: 0 });
+	});
+
+	it("writes an arrival and a round of grants in one transaction each, and re-arms the alarm only when the next due time changes", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
+		const spies = await runInDurableObject(stub, (_queue, state) => ({
+			transactions: vi.spyOn(state.storage, "transactionSync"),
+			alarms: vi.spyOn(state.storage, "setAlarm"),
+		}));
+		const count = () =>
+			runInDurableObject(stub, () => [spies.transactions.mock.calls.length, spies.alarms.mock.calls.length]);
+		const waiting = await hold(stub, 4, 8, 12);
+		expect(await count()).toEqual([3, 1]);
+		await fireTimerOnTime(stub, clock);
+		expect(await count()).toEqual([4, 2]);
+		await fireTimerOnTime(stub, clock);
+		await fireTimerOnTime(stub, clock);
+		await Promise.all(waiting);
+	});
+});
