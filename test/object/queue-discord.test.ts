@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { captureConsole, spyOnLogLines } from "../support/console";
 import { authorizationOf, fakeDiscord, gatewayBotBody } from "../support/discord-fake";
@@ -15,6 +15,7 @@ import {
 	track,
 	waitingCount,
 } from "../support/queue";
+import { storageDump } from "../support/storage-dump";
 
 describe("GatewayQueue and Discord's /gateway/bot", () => {
 	it("learns max_concurrency with the bot token before the first grant, asking once", async () => {
@@ -169,14 +170,7 @@ describe("GatewayQueue and Discord's /gateway/bot", () => {
 		const discord = fakeDiscord({ body: gatewayBotBody(8) });
 		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, botRequest(0));
-		const stored = await runInDurableObject(stub, (_queue, state) => {
-			const tables = state.storage.sql
-				.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '_cf_%'")
-				.toArray()
-				.map((row) => row.name);
-			const rows = tables.flatMap((table) => state.storage.sql.exec(`SELECT * FROM "${table}"`).toArray());
-			return JSON.stringify({ tables, rows, kv: [...state.storage.kv.list()] });
-		});
+		const stored = JSON.stringify(await storageDump(stub));
 		expect(stored).toContain("maxConcurrency");
 		expect(stored).not.toContain(token);
 		expect(stored).not.toContain("MTIz");

@@ -1,6 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import type { SessionBudget } from "../../src/core/budget";
 import { minBudgetRefreshIntervalMs } from "../../src/core/refresh";
 import { smallBot as answer, fakeDiscord } from "../support/discord-fake";
 import {
@@ -16,13 +15,13 @@ import {
 	queueOnFakeClock,
 	statusBlindRequest as statusBlind,
 	statusOf,
+	storedOf,
 	track,
 	untilWaiting,
 	waitingCount,
 } from "../support/queue";
 
-const budgetOf = (stub: QueueStub) =>
-	runInDurableObject(stub, (_queue, state) => state.storage.kv.get<SessionBudget>("session_budget"));
+const budgetOf = async (stub: QueueStub) => (await storedOf(stub)).budget;
 
 describe("GatewayQueue holds clients that read no status at the budget's reserve", () => {
 	it("grants down to the reserve, holds the rest without an answer, and grants them when Discord's figure frees starts", async () => {

@@ -14,11 +14,11 @@ import {
 	type QueueStub,
 	queueOnFakeClock,
 	resetObject,
-	stateOf,
 	statusBlindRequest,
 	statusOf,
 	untilWaiting,
 } from "../support/queue";
+import { storageDump } from "../support/storage-dump";
 
 const metricsOf = async (stub: QueueStub): Promise<MetricsSnapshot> => stub.metrics();
 
@@ -60,10 +60,10 @@ describe("GatewayQueue metrics", () => {
 		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, botRequest(0));
 		const [next] = await hold(stub, botRequest(1));
-		const before = await stateOf(stub);
+		const before = await storageDump(stub);
 		clock.advance(120_000);
 		for (let read = 0; read < 3; read++) await metricsOf(stub);
-		expect(await stateOf(stub)).toEqual(before);
+		expect(await storageDump(stub)).toEqual(before);
 		expect(discord).toHaveBeenCalledTimes(1);
 		expect(next.settled()).toBe(false);
 	});

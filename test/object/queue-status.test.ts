@@ -3,16 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { QueueStatus } from "../../src/core/status";
 import { logLinesOf as linesOf, spyOnLogLines } from "../support/console";
 import { fakeDiscord } from "../support/discord-fake";
-import {
-	acquire,
-	acquireRequest,
-	hold,
-	intervalMs,
-	queueOnFakeClock,
-	stateOf,
-	statusOf,
-	untilWaiting,
-} from "../support/queue";
+import { acquire, acquireRequest, hold, intervalMs, queueOnFakeClock, statusOf, untilWaiting } from "../support/queue";
+import { storageDump } from "../support/storage-dump";
 
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
 describe("GatewayQueue status", () => {
@@ -67,13 +59,13 @@ describe("GatewayQueue status", () => {
 		const { stub, clock } = await queueOnFakeClock();
 		await acquire(stub, acquireRequest(0));
 		const [next] = await hold(stub, 4);
-		const before = await stateOf(stub);
+		const before = await storageDump(stub);
 
 		clock.advance(intervalMs);
 		for (let read = 0; read < 3; read++) await statusOf(stub);
 		const status = await statusOf(stub);
 		expect(status.buckets).toEqual([expect.objectContaining({ bucket: 0, waiting: 1, next_grant_at: clock.now })]);
-		expect(await stateOf(stub)).toEqual(before);
+		expect(await storageDump(stub)).toEqual(before);
 
 		await runDurableObjectAlarm(stub);
 		expect(await next).toMatchObject({ ok: true, shard: 4 });
@@ -81,13 +73,13 @@ describe("GatewayQueue status", () => {
 
 	it("reads a queue nobody used without arming an alarm or storing anything", async () => {
 		const { stub } = await queueOnFakeClock();
-		const before = await stateOf(stub);
+		const before = await storageDump(stub);
 		const status = await statusOf(stub, "unused");
 		expect(status).toMatchObject({ queue: "unused", waiting: 0, buckets: [], estimated_finish_at: null });
-		expect(await stateOf(stub)).toEqual(before);
-		expect(before.storage.grants).toEqual([]);
-		expect(before.storage.keys).toEqual([]);
-		expect(before.alarm).toBeNull();
+		expect(await storageDump(stub)).toEqual(before);
+		expect(Object.values(before.tables).flat()).toEqual([]);
+		expect(before.kv).toEqual([]);
+		expect(before.alarmAtMs).toBeNull();
 	});
 });
 

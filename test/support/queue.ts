@@ -8,6 +8,7 @@ import {
 	type GatewayQueue,
 	timerLeadMs,
 } from "../../src/object/gateway-queue";
+import { QueueStorage, type StoredQueue } from "../../src/object/storage";
 
 export type QueueStub = DurableObjectStub<GatewayQueue>;
 
@@ -202,14 +203,11 @@ export function track<T>(promise: Promise<T>): Tracked<T> {
 	return Object.assign(tracked, { settled: () => settled });
 }
 
-/** Everything a read must leave alone: the tables and their rows, the stored keys and values, the alarm, the line. */
-export async function stateOf(stub: QueueStub) {
-	const storage = await runInDurableObject(stub, async (_queue, state) => ({
-		tables: state.storage.sql.exec("SELECT name FROM sqlite_master ORDER BY name").toArray(),
-		grants: state.storage.sql.exec("SELECT * FROM bucket_grant ORDER BY bucket").toArray(),
-		history: state.storage.sql.exec("SELECT * FROM grant_history ORDER BY rowid").toArray(),
-		places: state.storage.sql.exec("SELECT * FROM waiting_place ORDER BY place_key").toArray(),
-		keys: [...state.storage.kv.list()],
-	}));
-	return { storage, alarm: await armedAlarm(stub), waiting: await waitingCount(stub) };
+/** What the object has persisted, read back as the object reads it at start. */
+export async function storedOf(stub: QueueStub): Promise<StoredQueue> {
+	return runInDurableObject(stub, (_queue, state) =>
+		new QueueStorage(state.storage, (error) => {
+			throw error;
+		}).load(),
+	);
 }
