@@ -1,7 +1,8 @@
 /**
- * What `GET /_/queues/{queue}` answers: a queue's waiting lines, recent grants
- * and totals, shaped from the object's state at one instant. Pure: the time is a
- * parameter, so it is tested with explicit clock values.
+ * A queue's waiting lines, recent grants and totals, viewed from the object's
+ * state at one instant: what `GET /_/queues/{queue}` shows (`src/edge/replies.ts`
+ * gives it its wire shape). Pure: the time is a parameter, so it is tested with
+ * explicit clock values.
  */
 import type { BudgetView } from "./budget";
 import type { OutcomeTotals } from "./outcomes";
@@ -10,53 +11,41 @@ import type { Pacer, Waiter } from "./pacing";
 /** Where a queue's `max_concurrency` comes from: the var (tokenless), Discord, one bucket until Discord answers. */
 export type ConcurrencySource = "var" | "discord" | "fallback" | "unknown";
 
-/** The bot's daily session-start budget, where the queue knows it. */
-export interface BudgetStatus {
-	total: number;
-	/** Starts left as far as the queue knows: Discord's last figure less the grants since. */
-	remaining: number;
-	/** Starts never granted (`BUDGET_RESERVE`), so a human can still recover the bot. */
-	reserve: number;
-	/** Epoch ms. */
-	reset_at: number;
-}
-
 export interface RecentGrant {
-	/** Epoch ms. */
-	at: number;
+	atMs: number;
 	bucket: number;
 	shard: number | null;
 }
 
-export interface BucketStatus {
+export interface BucketView {
 	bucket: number;
 	waiting: number;
 	/** The first `shardsListedPerBucket` waiting shards, in the order they will be granted; `null` for a request without one. */
 	shards: (number | null)[];
-	last_grant_at: number | null;
-	next_grant_at: number;
+	lastGrantAtMs: number | null;
+	nextGrantAtMs: number;
 }
 
-export interface QueueStatus {
+export interface QueueView {
 	queue: string;
-	max_concurrency: number;
-	concurrency_source: ConcurrencySource;
-	interval_ms: number;
-	now: number;
-	/** When the object started: the totals count from then. */
-	started_at: number;
+	maxConcurrency: number;
+	concurrencySource: ConcurrencySource;
+	intervalMs: number;
+	nowMs: number;
+	/** When the object's counters began: the totals count from then. */
+	startedAtMs: number;
 	waiting: number;
 	/** Only buckets with waiting requests, in bucket order. */
-	buckets: BucketStatus[];
+	buckets: BucketView[];
 	totals: OutcomeTotals;
 	/** Grants of the last `recentGrantsWindowMs`, oldest first, at most `recentGrantsKept`. */
-	recent_grants: RecentGrant[];
+	recentGrants: RecentGrant[];
 	/** When the last waiting request will be granted if nothing changes; `null` when nobody waits. */
-	estimated_finish_at: number | null;
+	estimatedFinishAtMs: number | null;
 	/** `null` when the queue knows no bot (tokenless, or Discord not answered yet): no budget is enforced. */
-	budget: BudgetStatus | null;
+	budget: BudgetView | null;
 	/** The budget is down to its reserve: waiting requests are held until starts come back. */
-	held_by_budget: boolean;
+	heldByBudget: boolean;
 	/** Settings that work but are unsafe against Discord, such as an interval below 5000 ms. */
 	warnings: string[];
 }
@@ -79,36 +68,32 @@ export interface StatusSource {
 	warnings: readonly string[];
 }
 
-export function queueStatus(source: StatusSource, nowMs: number): QueueStatus {
+export function queueView(source: StatusSource, nowMs: number): QueueView {
 	const { pacer } = source;
-	const buckets = pacer.waitingLines(shardsListedPerBucket).map(({ bucket, waiting, waiters }): BucketStatus => {
-		return {
+	const buckets = pacer.waitingLines(shardsListedPerBucket).map(
+		({ bucket, waiting, waiters }): BucketView => ({
 			bucket,
 			waiting,
 			shards: waiters.map((waiter) => waiter.shard),
-			last_grant_at: pacer.lastGrants().get(bucket) ?? null,
-			next_grant_at: pacer.nextGrantAtMs(bucket, nowMs) ?? nowMs,
-		};
-	});
-	const finishes = buckets.map((line) => line.next_grant_at + (line.waiting - 1) * pacer.intervalMs);
+			lastGrantAtMs: pacer.lastGrants().get(bucket) ?? null,
+			nextGrantAtMs: pacer.nextGrantAtMs(bucket, nowMs) ?? nowMs,
+		}),
+	);
+	const finishes = buckets.map((line) => line.nextGrantAtMs + (line.waiting - 1) * pacer.intervalMs);
 	return {
 		queue: source.queue,
-		max_concurrency: pacer.maxConcurrency,
-		concurrency_source: source.concurrencySource,
-		interval_ms: pacer.intervalMs,
-		now: nowMs,
-		started_at: source.startedAtMs,
+		maxConcurrency: pacer.maxConcurrency,
+		concurrencySource: source.concurrencySource,
+		intervalMs: pacer.intervalMs,
+		nowMs,
+		startedAtMs: source.startedAtMs,
 		waiting: pacer.waitingCount,
 		buckets,
 		totals: { ...source.totals },
-		recent_grants: source.recentGrants.filter((grant) => grant.at >= nowMs - recentGrantsWindowMs),
-		estimated_finish_at: finishes.length > 0 ? Math.max(...finishes) : null,
-		budget: source.budget && budgetStatus(source.budget),
-		held_by_budget: source.heldByBudget,
+		recentGrants: source.recentGrants.filter((grant) => grant.atMs >= nowMs - recentGrantsWindowMs),
+		estimatedFinishAtMs: finishes.length > 0 ? Math.max(...finishes) : null,
+		budget: source.budget && { ...source.budget },
+		heldByBudget: source.heldByBudget,
 		warnings: [...source.warnings],
 	};
-}
-
-export function budgetStatus({ total, remaining, reserve, resetAtMs }: BudgetView): BudgetStatus {
-	return { total, remaining, reserve, reset_at: resetAtMs };
 }

@@ -9,7 +9,7 @@ import { contentTypes, exposition, formatFor } from "./exposition";
 import { metricFamilies } from "./metric-families";
 import { type AppEnv, checkRequest, healthPath } from "./middleware";
 import { queueObjectName, readQueue, waitForGrant } from "./queue-call";
-import { grantReply, healthReply } from "./replies";
+import { grantReply, healthReply, statusReply } from "./replies";
 import { checkQueryParameters, parseQueueName, parseShard, rawPathOf, readsRefusals } from "./validation";
 
 const app = new Hono<AppEnv>();
@@ -24,7 +24,7 @@ app.on(["GET", "HEAD"], "/_/queues/*", async (c) => {
 	checkQueryParameters(new URL(c.req.url).searchParams, []);
 	const stubOf = await stubsOf(c, queue);
 	const status = await readQueue(queue, () => stubOf().status(queue));
-	return c.json(status, 200, { "cache-control": "no-store" });
+	return c.json(statusReply(status), 200, { "cache-control": "no-store" });
 });
 app.all("/_/queues/*", getOnly("/_/queues/{queue}"));
 

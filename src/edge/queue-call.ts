@@ -1,8 +1,8 @@
-import { budgetStatus } from "../core/status";
 import { errorMessage, log } from "../log";
 import type { GatewayQueue } from "../object/gateway-queue";
 import type { AcquireRequest, AcquireResult, Granted, Refused } from "../object/rpc";
 import { ApiError } from "./errors";
+import { budgetReply } from "./replies";
 
 /** A read of the object answers at once; longer means it is stuck. */
 const statusTimeoutMs = 10_000;
@@ -166,7 +166,7 @@ function refusal(result: Refused): ApiError {
 				"The bot's daily session starts are down to the reserve that is never granted; retry after the reset.",
 				{
 					retryAfterSeconds: Math.ceil(result.retryAfterMs / 1000),
-					details: { retry_after_ms: result.retryAfterMs, budget: { ...budgetStatus(result.budget) } },
+					details: { retry_after_ms: result.retryAfterMs, budget: { ...budgetReply(result.budget) } },
 				},
 			);
 	}

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { type Config, configOf } from "../config/config";
 import { type MetricsSnapshot, maxBucketsLabelled } from "../core/metrics";
 import { Pacer } from "../core/pacing";
-import { type QueueStatus, queueStatus, recentGrantsKept, recentGrantsWindowMs } from "../core/status";
+import { type QueueView, queueView, recentGrantsKept, recentGrantsWindowMs } from "../core/status";
 import { errorMessage, log } from "../log";
 import { DiscordSync } from "./discord-sync";
 import { Rounds } from "./rounds";
@@ -109,10 +109,10 @@ export class GatewayQueue extends DurableObject<Env> {
 	}
 
 	/** The queue as it stands; reading it takes no slot, arms no alarm and writes nothing. */
-	status(queue: string): QueueStatus {
+	status(queue: string): QueueView {
 		const nowMs = this.#start(this.clock());
 		const metrics = this.#telemetry.metricsAt(nowMs);
-		return queueStatus(
+		return queueView(
 			{
 				queue,
 				pacer: this.pacer,

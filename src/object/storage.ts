@@ -120,7 +120,7 @@ export class QueueStorage {
 			)
 			.toArray()
 			.reverse()
-			.map((row) => ({ at: row.granted_at_ms, bucket: row.bucket, shard: row.shard }));
+			.map((row) => ({ atMs: row.granted_at_ms, bucket: row.bucket, shard: row.shard }));
 	}
 
 	grantsSince(sinceMs: number): number {

@@ -37,7 +37,7 @@ describe("GatewayQueue and the daily session-start budget", () => {
 			total: 100,
 			remaining: 57,
 			reserve: 5,
-			reset_at: (await budgetOf(stub))?.resetAtMs,
+			resetAtMs: (await budgetOf(stub))?.resetAtMs,
 		});
 
 		const restarted = await evictObject(stub, clock);

@@ -35,7 +35,7 @@ describe("GatewayQueue holds clients that read no status at the budget's reserve
 		);
 		expect(requests.filter((request) => request.settled())).toHaveLength(3);
 		const status = await statusOf(stub);
-		expect(status).toMatchObject({ held_by_budget: true, budget: { remaining: 5, reserve: 5 } });
+		expect(status).toMatchObject({ heldByBudget: true, budget: { remaining: 5, reserve: 5 } });
 		expect(status.totals.budget_reserve_reached).toBe(0);
 
 		// Low: Discord is asked again 10 s on, by the timer, with no new request.

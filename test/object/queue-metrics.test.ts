@@ -75,13 +75,13 @@ describe("GatewayQueue metrics", () => {
 		const restarted = await evictObject(stub, clock);
 		const after = await statusOf(restarted);
 		expect(after).toMatchObject({
-			started_at: before.started_at,
+			startedAtMs: before.startedAtMs,
 			totals: before.totals,
-			recent_grants: before.recent_grants,
+			recentGrants: before.recentGrants,
 		});
 		expect(after.totals.granted).toBe(2);
-		expect(after.recent_grants).toHaveLength(2);
-		expect((await metricsOf(restarted)).metrics.startedAtMs).toBe(before.started_at);
+		expect(after.recentGrants).toHaveLength(2);
+		expect((await metricsOf(restarted)).metrics.startedAtMs).toBe(before.startedAtMs);
 	});
 
 	it("count requests held at the reserve, /gateway/bot calls, and the budget", async () => {

@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { QueueStatus } from "../../src/core/status";
+import type { QueueView } from "../../src/core/status";
 import { logLinesOf as linesOf, spyOnLogLines } from "../support/console";
 import { fakeDiscord } from "../support/discord-fake";
 import { acquire, acquireRequest, hold, intervalMs, queueOnFakeClock, statusOf, untilWaiting } from "../support/queue";
@@ -16,23 +16,23 @@ describe("GatewayQueue status", () => {
 		await hold(stub, 4, 8);
 		clock.advance(100);
 
-		expect(await statusOf(stub)).toEqual<QueueStatus>({
+		expect(await statusOf(stub)).toEqual<QueueView>({
 			queue: "test",
-			max_concurrency: 4,
-			concurrency_source: "var",
-			interval_ms: intervalMs,
-			now: startMs + 100,
-			started_at: expect.any(Number),
+			maxConcurrency: 4,
+			concurrencySource: "var",
+			intervalMs: intervalMs,
+			nowMs: startMs + 100,
+			startedAtMs: expect.any(Number),
 			waiting: 2,
-			buckets: [{ bucket: 0, waiting: 2, shards: [4, 8], last_grant_at: startMs, next_grant_at: startMs + intervalMs }],
+			buckets: [{ bucket: 0, waiting: 2, shards: [4, 8], lastGrantAtMs: startMs, nextGrantAtMs: startMs + intervalMs }],
 			totals: { granted: 2, superseded: 0, cancelled: 0, overloaded: 0, unauthorized: 0, budget_reserve_reached: 0 },
-			recent_grants: [
-				{ at: startMs, bucket: 0, shard: 0 },
-				{ at: startMs, bucket: 1, shard: 1 },
+			recentGrants: [
+				{ atMs: startMs, bucket: 0, shard: 0 },
+				{ atMs: startMs, bucket: 1, shard: 1 },
 			],
-			estimated_finish_at: startMs + 2 * intervalMs,
+			estimatedFinishAtMs: startMs + 2 * intervalMs,
 			budget: null,
-			held_by_budget: false,
+			heldByBudget: false,
 			warnings: [expect.stringContaining("IDENTIFY_INTERVAL_MS is 2000 ms, below Discord's 5000 ms")],
 		});
 	});
@@ -64,7 +64,7 @@ describe("GatewayQueue status", () => {
 		clock.advance(intervalMs);
 		for (let read = 0; read < 3; read++) await statusOf(stub);
 		const status = await statusOf(stub);
-		expect(status.buckets).toEqual([expect.objectContaining({ bucket: 0, waiting: 1, next_grant_at: clock.now })]);
+		expect(status.buckets).toEqual([expect.objectContaining({ bucket: 0, waiting: 1, nextGrantAtMs: clock.now })]);
 		expect(await storageDump(stub)).toEqual(before);
 
 		await runDurableObjectAlarm(stub);
@@ -75,7 +75,7 @@ describe("GatewayQueue status", () => {
 		const { stub } = await queueOnFakeClock();
 		const before = await storageDump(stub);
 		const status = await statusOf(stub, "unused");
-		expect(status).toMatchObject({ queue: "unused", waiting: 0, buckets: [], estimated_finish_at: null });
+		expect(status).toMatchObject({ queue: "unused", waiting: 0, buckets: [], estimatedFinishAtMs: null });
 		expect(await storageDump(stub)).toEqual(before);
 		expect(Object.values(before.tables).flat()).toEqual([]);
 		expect(before.kv).toEqual([]);

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
-import type { QueueStatus } from "../../src/core/status";
+import type { QueueView } from "../../src/core/status";
 import {
 	type AcquireRequest,
 	type AcquireResult,
@@ -178,16 +178,16 @@ export async function placeCount(stub: QueueStub): Promise<number> {
 
 /** The object's max_concurrency now, as its status shows it. */
 export async function maxConcurrencyOf(stub: QueueStub): Promise<number> {
-	return (await statusOf(stub)).max_concurrency;
+	return (await statusOf(stub)).maxConcurrency;
 }
 
 /** Where the object's max_concurrency comes from, as its status shows it. */
-export async function concurrencySourceOf(stub: QueueStub): Promise<QueueStatus["concurrency_source"]> {
-	return (await statusOf(stub)).concurrency_source;
+export async function concurrencySourceOf(stub: QueueStub): Promise<QueueView["concurrencySource"]> {
+	return (await statusOf(stub)).concurrencySource;
 }
 
 /** `stub.status`, typed as the object's result. */
-export async function statusOf(stub: QueueStub, queue = "test"): Promise<QueueStatus> {
+export async function statusOf(stub: QueueStub, queue = "test"): Promise<QueueView> {
 	return stub.status(queue);
 }
 

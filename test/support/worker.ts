@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { type Mock, vi } from "vitest";
-import type { QueueStatus } from "../../src/core/status";
+import type { QueueStatusReply } from "../../src/edge/replies";
 import type { AcquireRequest, AcquireResult } from "../../src/object/gateway-queue";
 
 export const base = "http://queue.test";
@@ -13,7 +13,7 @@ export const uniqueQueue = (prefix = "q") => `${prefix}-${crypto.randomUUID()}`;
 
 /** The queue's status, from `GET /_/queues/{queue}`. */
 export const queueStatusOf = async (queue: string, init?: RequestInit) =>
-	(await call(`/_/queues/${queue}`, init)).json<QueueStatus>();
+	(await call(`/_/queues/${queue}`, init)).json<QueueStatusReply>();
 
 /** The body of a grant. */
 export interface GrantBody {

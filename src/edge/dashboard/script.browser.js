@@ -2,7 +2,7 @@
 // The dashboard's script: plain browser JavaScript, inlined in the page as it is in this file
 // (a Text module, wrangler.toml's [[rules]]); typechecked from its JSDoc by tsconfig.browser.json.
 // It writes text only (no innerHTML).
-/** @import { QueueStatus } from "../../core/status" */
+/** @import { QueueStatusReply as QueueStatus } from "../replies" */
 /** @typedef {{ error?: string; message?: string }} ErrorBody */
 
 // biome-ignore lint/suspicious/noRedundantUseStrict: a classic script, not a module: strict only when it says so.
