@@ -7,17 +7,14 @@ import {
 	acquireRequest,
 	arrive,
 	botRequest,
+	storedBudgetOf as budgetOf,
 	evictObject,
 	intervalMs,
 	maxConcurrencyOf,
-	type QueueStub,
 	queueOnFakeClock,
 	statusOf,
-	storedOf,
 	waitingCount,
 } from "../support/queue";
-
-const budgetOf = async (stub: QueueStub) => (await storedOf(stub)).budget;
 
 describe("GatewayQueue and the daily session-start budget", () => {
 	it("spends one start per grant, and a restart neither forgets nor refills what was spent", async () => {

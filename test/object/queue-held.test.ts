@@ -7,21 +7,18 @@ import {
 	armedAlarm,
 	arrive,
 	botRequest,
+	storedBudgetOf as budgetOf,
 	concurrencySourceOf,
 	fireTimerOnTime,
 	hold,
 	intervalMs,
-	type QueueStub,
 	queueOnFakeClock,
 	statusBlindRequest as statusBlind,
 	statusOf,
-	storedOf,
 	track,
 	untilWaiting,
 	waitingCount,
 } from "../support/queue";
-
-const budgetOf = async (stub: QueueStub) => (await storedOf(stub)).budget;
 
 describe("GatewayQueue holds clients that read no status at the budget's reserve", () => {
 	it("grants down to the reserve, holds the rest without an answer, and grants them when Discord's figure frees starts", async () => {

@@ -211,3 +211,8 @@ export async function storedOf(stub: QueueStub): Promise<StoredQueue> {
 		}).load(),
 	);
 }
+
+/** The budget the object has persisted. */
+export async function storedBudgetOf(stub: QueueStub): Promise<StoredQueue["budget"]> {
+	return (await storedOf(stub)).budget;
+}
