@@ -212,6 +212,3 @@ export class GatewayQueue extends DurableObject<Env> {
 		throw error;
 	}
 }
-
-export type { AcquireRequest, AcquireResult } from "./rpc";
-export { timerLeadMs } from "./wake-ups";

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import app from "../../src/edge/app";
-import type { AcquireRequest, AcquireResult } from "../../src/object/gateway-queue";
+import type { AcquireRequest, AcquireResult } from "../../src/object/rpc";
 import { track } from "../support/queue";
 import { envWithStandIn as envWithQueue, getByNameOf, readsRefusals } from "../support/worker";
 

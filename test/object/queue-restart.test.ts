@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
-import { type AcquireResult, restoredTurnHoldMs } from "../../src/object/gateway-queue";
+import { restoredTurnHoldMs } from "../../src/object/gateway-queue";
+import type { AcquireResult } from "../../src/object/rpc";
 import {
 	acquire,
 	acquireRequest,

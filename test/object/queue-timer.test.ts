@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { timerLeadMs } from "../../src/object/gateway-queue";
+import { timerLeadMs } from "../../src/object/wake-ups";
 import {
 	acquire,
 	acquireRequest,

@@ -2,13 +2,10 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
 import type { QueueView } from "../../src/core/status";
-import {
-	type AcquireRequest,
-	type AcquireResult,
-	type GatewayQueue,
-	timerLeadMs,
-} from "../../src/object/gateway-queue";
+import type { GatewayQueue } from "../../src/object/gateway-queue";
+import type { AcquireRequest, AcquireResult } from "../../src/object/rpc";
 import { QueueStorage, type StoredQueue } from "../../src/object/storage";
+import { timerLeadMs } from "../../src/object/wake-ups";
 
 export type QueueStub = DurableObjectStub<GatewayQueue>;
 

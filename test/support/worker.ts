@@ -1,7 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { type Mock, vi } from "vitest";
 import type { QueueStatusReply } from "../../src/edge/replies";
-import type { AcquireRequest, AcquireResult } from "../../src/object/gateway-queue";
+import type { AcquireRequest, AcquireResult } from "../../src/object/rpc";
 
 export const base = "http://queue.test";
 
