@@ -70,10 +70,6 @@ export class GatewayQueue extends DurableObject<Env> {
 		});
 	}
 
-	get concurrencySource() {
-		return this.#sync.source;
-	}
-
 	/**
 	 * Resolves when the request's shard may IDENTIFY, or with the reason it may not.
 	 * A second call with the same ticket is the same request (the Worker calling
