@@ -35,9 +35,24 @@ import { type QueueServer, type Runtime, runtimes, startServer } from "./servers
 import { timelineSvg } from "./timeline.ts";
 
 const { values: flags } = parseArgs({
-	options: { smoke: { type: "boolean", default: false }, runtime: { type: "string", default: "both" } },
+	options: {
+		smoke: { type: "boolean", default: false },
+		runtime: { type: "string", default: "both" },
+		only: { type: "string" },
+	},
 });
 const smoke = flags.smoke;
+/** `--only=burst,takeover`: some parts of the full run, for working on them; prints, writes nothing. */
+const parts = ["startup", "takeover", "alarm-only", "overhead", "queues", "burst", "memory"] as const;
+type Part = (typeof parts)[number];
+const only = flags.only?.split(",").filter(Boolean);
+const unknownPart = only?.find((part) => !(parts as readonly string[]).includes(part));
+if (unknownPart !== undefined) {
+	console.error(`--only takes ${parts.join(", ")}, not ${unknownPart}`);
+	process.exit(2);
+}
+const included = (part: Part) => only === undefined || only.includes(part);
+const partial = only !== undefined;
 const isRuntime = (name: string): name is Runtime => (runtimes as readonly string[]).includes(name);
 if (flags.runtime !== "both" && !isRuntime(flags.runtime)) {
 	console.error(`--runtime must be wrangler, workerd or both, not ${flags.runtime}`);
@@ -108,7 +123,7 @@ const collected = new Map<Runtime, Collected>(
 const of = (runtime: Runtime) => collected.get(runtime) as Collected;
 
 // Scenario 1 on the project's own Worker.
-for (const maxConcurrency of concurrencies) {
+for (const maxConcurrency of included("startup") ? concurrencies : []) {
 	for (const runtime of selected) {
 		await withServer(runtime, { MAX_CONCURRENCY: String(maxConcurrency) }, async (server) => {
 			for (const shards of shardCounts) {
@@ -119,7 +134,7 @@ for (const maxConcurrency of concurrencies) {
 	}
 }
 
-for (const runtime of smoke ? [] : selected) {
+for (const runtime of smoke || !included("takeover") ? [] : selected) {
 	// Scenario 5 on the bench's Worker, which tells what the object saw.
 	of(runtime).takeover = await withServer(
 		runtime,
@@ -132,7 +147,7 @@ for (const runtime of smoke ? [] : selected) {
 	);
 }
 
-for (const maxConcurrency of smoke ? [] : concurrencies) {
+for (const maxConcurrency of smoke || !included("alarm-only") ? [] : concurrencies) {
 	for (const runtime of selected) {
 		await withServer(
 			runtime,
@@ -147,58 +162,65 @@ for (const maxConcurrency of smoke ? [] : concurrencies) {
 }
 
 for (const runtime of selected) {
-	const runs = of(runtime).capacity;
+	const capacityRuns = of(runtime).capacity;
 	const heldLimit = runtime === "wrangler" ? wranglerHeldLimit : largestBurst;
 	// I = 200 ms: the overhead (scenario 3) and many queues at once.
-	await withServer(
-		runtime,
-		{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000" },
-		async (server) => {
-			if (smoke) {
-				progress(`${runtime}: capacity: 500 waiters in one queue, object level`);
-				runs.push(await capacity(server, "500 waiters in one queue", 1, 500, 16, intervalMs));
-				progress(`${runtime}: capacity: 160 waiters in one queue, over HTTP`);
-				runs.push(await httpCapacity(server, "160 waiters in one queue", 1, 160, 16, intervalMs));
-			} else {
-				progress(`${runtime}: overhead: idle bucket against /_/health and the floor probes`);
-				of(runtime).overhead = await overhead(server, 300, 16, intervalMs, true);
-			}
-			const [queues, perQueue] = smoke ? [10, 20] : [100, 50];
-			const label = `${queues} queues × ${perQueue} waiters`;
-			progress(`${runtime}: capacity: ${label}, object level`);
-			runs.push(await capacity(server, label, queues, perQueue, 16, intervalMs));
-			if (queues * perQueue <= heldLimit) {
-				progress(`${runtime}: capacity: ${label}, over HTTP`);
-				runs.push(await httpCapacity(server, label, queues, perQueue, 16, intervalMs));
-			}
-		},
-		{ configPath: benchWorkerConfig, inspector: true },
-	);
-	if (smoke) continue;
+	if (smoke || included("overhead") || included("queues")) {
+		await withServer(
+			runtime,
+			{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000" },
+			async (server) => {
+				if (smoke) {
+					progress(`${runtime}: capacity: 500 waiters in one queue, object level`);
+					capacityRuns.push(await capacity(server, "500 waiters in one queue", 1, 500, 16, intervalMs));
+					progress(`${runtime}: capacity: 160 waiters in one queue, over HTTP`);
+					capacityRuns.push(await httpCapacity(server, "160 waiters in one queue", 1, 160, 16, intervalMs));
+				} else if (included("overhead")) {
+					progress(`${runtime}: overhead: idle bucket against /_/health and the floor probes`);
+					of(runtime).overhead = await overhead(server, 300, 16, intervalMs, true);
+				}
+				if (!smoke && !included("queues")) return;
+				const [queues, perQueue] = smoke ? [10, 20] : [100, 50];
+				const label = `${queues} queues × ${perQueue} waiters`;
+				progress(`${runtime}: capacity: ${label}, object level`);
+				capacityRuns.push(await capacity(server, label, queues, perQueue, 16, intervalMs));
+				if (queues * perQueue <= heldLimit) {
+					progress(`${runtime}: capacity: ${label}, over HTTP`);
+					capacityRuns.push(await httpCapacity(server, label, queues, perQueue, 16, intervalMs));
+				}
+			},
+			{ configPath: benchWorkerConfig, inspector: true },
+		);
+	}
 	// I = 50 ms: one queue, thousands of waiters.
-	await withServer(
-		runtime,
-		{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000", IDENTIFY_INTERVAL_MS: String(burstIntervalMs) },
-		async (server) => {
-			for (const waiters of new Set([4_000, largestBurst])) {
-				if (waiters > heldLimit) continue;
-				progress(`${runtime}: capacity: ${waiters} waiters in one queue, over HTTP`);
-				runs.push(await httpCapacity(server, `${waiters} waiters in one queue`, 1, waiters, 16, burstIntervalMs));
-			}
-			progress(`${runtime}: capacity: 10000 waiters in one queue, object level`);
-			runs.push(await capacity(server, "10000 waiters in one queue", 1, 10_000, 16, burstIntervalMs));
-		},
-		{ configPath: benchWorkerConfig, inspector: true },
-	);
-	of(runtime).memory = await withServer(
-		runtime,
-		{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000", IDENTIFY_INTERVAL_MS: "600000" },
-		async (server) => {
-			progress(`${runtime}: memory: one queue filling to 10,000 and 20,000 waiters`);
-			return memory(server, [10_000, 20_000]);
-		},
-		{ configPath: benchWorkerConfig, inspector: true },
-	);
+	if (!smoke && included("burst")) {
+		await withServer(
+			runtime,
+			{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000", IDENTIFY_INTERVAL_MS: String(burstIntervalMs) },
+			async (server) => {
+				for (const waiters of new Set([4_000, largestBurst])) {
+					if (waiters > heldLimit) continue;
+					const label = `${waiters} waiters in one queue`;
+					progress(`${runtime}: capacity: ${label}, over HTTP`);
+					capacityRuns.push(await httpCapacity(server, label, 1, waiters, 16, burstIntervalMs));
+				}
+				progress(`${runtime}: capacity: 10000 waiters in one queue, object level`);
+				capacityRuns.push(await capacity(server, "10000 waiters in one queue", 1, 10_000, 16, burstIntervalMs));
+			},
+			{ configPath: benchWorkerConfig, inspector: true },
+		);
+	}
+	if (!smoke && included("memory")) {
+		of(runtime).memory = await withServer(
+			runtime,
+			{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000", IDENTIFY_INTERVAL_MS: "600000" },
+			async (server) => {
+				progress(`${runtime}: memory: one queue filling to 10,000 and 20,000 waiters`);
+				return memory(server, [10_000, 20_000]);
+			},
+			{ configPath: benchWorkerConfig, inspector: true },
+		);
+	}
 }
 await agent.close();
 
@@ -223,6 +245,7 @@ const runtimeResults: RuntimeResults[] = selected.map((runtime) => {
 const results: BenchResults = withGoals({
 	startedAt,
 	smoke,
+	...(only && { only }),
 	durationS: Math.round((performance.now() - startedMs) / 1000),
 	machine: {
 		cpus: cpus().length,
@@ -238,7 +261,7 @@ const results: BenchResults = withGoals({
 });
 const report = markdownReport(results);
 console.log(report);
-if (!smoke) {
+if (!smoke && !partial) {
 	const withoutGrants = ({ grants: _grants, figures, ...kept }: StartupRun) => ({
 		...kept,
 		figures: compactFigures(figures),
@@ -272,6 +295,7 @@ if (!smoke) {
 	} else progress("bench/README.md keeps its goals: they are written by a run of both runtimes");
 }
 const failed = [...failures(results), ...(smoke ? [] : missedGoals(results))];
+if (partial) progress(`--only ${only?.join(",")}: nothing written`);
 for (const failure of failed) console.error(`FAIL: ${failure}`);
 process.exitCode = failed.length > 0 ? 1 : 0;
 
