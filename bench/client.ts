@@ -27,7 +27,13 @@ export async function requestGrant(
 	signal?: AbortSignal,
 ): Promise<GrantRecord & { waitedMs: number }> {
 	const body = await getJson<GrantBody>(`${baseUrl}/${queue}?shard=${shard}`, signal);
-	return { shard: body.shard ?? -1, bucket: body.bucket, grantedAtMs: body.granted_at, waitedMs: body.waited_ms };
+	return {
+		shard: body.shard ?? -1,
+		bucket: body.bucket,
+		grantedAtMs: body.granted_at,
+		arrivedAtMs: body.granted_at - body.waited_ms,
+		waitedMs: body.waited_ms,
+	};
 }
 
 /**

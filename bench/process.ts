@@ -1,7 +1,7 @@
 /** What the runtime reports about itself locally: workerd's RSS and CPU (/proc), the isolate's heap (inspector). */
 import { readdir, readFile } from "node:fs/promises";
 import { WebSocket } from "undici";
-import type { QueueServer } from "../tools/self-host-server.ts";
+import type { QueueServer } from "./servers.ts";
 
 const clockTicksPerSecond = 100;
 

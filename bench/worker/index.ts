@@ -2,24 +2,68 @@
  * The bench's Worker (bench/worker/wrangler.toml, never deployed): the queue's
  * own routes, plus `/_bench/*` routes that put thousands of waiters into one
  * queue object from inside workerd (`wrangler dev` carries about 5,000 held HTTP
- * requests on the bench machine).
+ * requests on the bench machine), probe the floor of a grant's latency, and
+ * (with `BENCH_ARRIVALS=on`) read the order requests reached the object in.
  */
 import app from "../../src/edge/app";
 import { queueObjectName } from "../../src/edge/queue-call";
 import { GatewayQueue } from "../../src/object/gateway-queue";
+import type { AcquireRequest, AcquireResult } from "../../src/object/rpc";
 
 interface BenchEnv extends Env {
 	BENCH_TIMER: string;
+	BENCH_ARRIVALS?: string;
 }
 
+/**
+ * One call of `acquire` as the object saw it, in call order: `[shard, ticket,
+ * arrived at, how it ended, at]` (the outcome "waiting" and null while it waits).
+ */
+export type Arrival = [number | null, string, number, string, number | null];
+
 export class BenchQueue extends GatewayQueue {
+	readonly #arrivals: Arrival[] | undefined;
+
 	constructor(ctx: DurableObjectState, env: BenchEnv) {
 		super(ctx, env);
 		if (env.BENCH_TIMER === "off") this.setTimer = () => () => undefined;
+		if (env.BENCH_ARRIVALS === "on") this.#arrivals = [];
+		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS bench_floor (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL)");
+	}
+
+	override acquire(request: AcquireRequest): Promise<AcquireResult> {
+		const answer = super.acquire(request);
+		if (this.#arrivals) {
+			const arrival: Arrival = [request.shard, request.ticket, Date.now(), "waiting", null];
+			this.#arrivals.push(arrival);
+			answer.then((result) => {
+				arrival[3] = result.ok ? "granted" : result.error;
+				arrival[4] = result.ok ? result.grantedAtMs : Date.now();
+			});
+		}
+		return answer;
+	}
+
+	arrivals(): Arrival[] {
+		return this.#arrivals ?? [];
 	}
 
 	waitingCount(): number {
 		return this.pacer.waitingCount;
+	}
+
+	/** The floor of a grant: a call into the object that answers once one row is committed (the output gate). */
+	floor(): number {
+		const nowMs = Date.now();
+		this.ctx.storage.transactionSync(() =>
+			this.ctx.storage.sql.exec("INSERT OR REPLACE INTO bench_floor (id, at_ms) VALUES (1, ?)", nowMs),
+		);
+		return nowMs;
+	}
+
+	/** A call into the object that writes nothing. */
+	ping(): number {
+		return Date.now();
 	}
 
 	/**
@@ -37,22 +81,22 @@ export class BenchQueue extends GatewayQueue {
 		const grants: GrantTuple[] = [];
 		const refused: string[] = [];
 		for (const result of results) {
-			if (result.ok) grants.push([result.shard ?? -1, result.bucket, result.grantedAtMs]);
+			if (result.ok) grants.push([result.shard ?? -1, result.bucket, result.grantedAtMs, result.waitedMs]);
 			else refused.push(result.error);
 		}
 		return { grants, refused };
 	}
 }
 
-/** One grant as the bench records it: `[shard, bucket, grantedAtMs]`. */
-export type GrantTuple = [number, number, number];
+/** One grant as the bench records it: `[shard, bucket, grantedAtMs, waitedMs]`. */
+export type GrantTuple = [number, number, number, number];
 
 async function stubOf(env: BenchEnv, queue: string): Promise<DurableObjectStub<BenchQueue>> {
 	const namespace = env.GATEWAY_QUEUE as unknown as DurableObjectNamespace<BenchQueue>;
 	return namespace.getByName(await queueObjectName(queue, undefined));
 }
 
-/** `POST /_bench/fill?queue=q&from=0&count=500`: see `BenchQueue.fill`. */
+/** `GET /_bench/fill?queue=q&from=0&count=500`: see `BenchQueue.fill`. */
 async function fill(url: URL, env: BenchEnv): Promise<Response> {
 	const queue = url.searchParams.get("queue") ?? "bench";
 	const stub = await stubOf(env, queue);
@@ -63,11 +107,23 @@ async function fill(url: URL, env: BenchEnv): Promise<Response> {
 export default {
 	async fetch(request, env, ctx): Promise<Response> {
 		const url = new URL(request.url);
-		if (url.pathname === "/_bench/fill") return fill(url, env);
-		if (url.pathname === "/_bench/waiting") {
-			const stub = await stubOf(env, url.searchParams.get("queue") ?? "bench");
-			return Response.json({ waiting: await stub.waitingCount() });
+		if (!url.pathname.startsWith("/_bench/")) return app.fetch(request, env, ctx);
+		const queue = url.searchParams.get("queue") ?? "bench";
+		switch (url.pathname) {
+			case "/_bench/fill":
+				return fill(url, env);
+			case "/_bench/waiting":
+				return Response.json({ waiting: await (await stubOf(env, queue)).waitingCount() });
+			case "/_bench/floor":
+				return Response.json({ at: await (await stubOf(env, queue)).floor() });
+			case "/_bench/plain":
+				return Response.json({ status: "ok" });
+			case "/_bench/rpc":
+				return Response.json({ at: await (await stubOf(env, queue)).ping() });
+			case "/_bench/arrivals":
+				return Response.json(await (await stubOf(env, queue)).arrivals());
+			default:
+				return new Response("no such bench route", { status: 404 });
 		}
-		return app.fetch(request, env, ctx);
 	},
 } satisfies ExportedHandler<BenchEnv>;
