@@ -46,6 +46,12 @@ export interface RoundWrite {
 	forgetGrantsBeforeMs: number;
 }
 
+/**
+ * Old grants are deleted at most this often: the delete scans the history, which
+ * a big start-up fills with thousands of rows, and every round would pay for it.
+ */
+export const historyPruneIntervalMs = 10_000;
+
 const keys = {
 	gatewayBot: "gateway_bot",
 	nextRefreshAt: "gateway_bot_next_refresh_at_ms",
@@ -59,6 +65,7 @@ export class QueueStorage {
 	readonly #storage: DurableObjectStorage;
 	readonly #sql: SqlStorage;
 	readonly #onFailure: (error: unknown) => never;
+	#prunedBeforeMs = Number.NEGATIVE_INFINITY;
 
 	constructor(storage: DurableObjectStorage, onFailure: (error: unknown) => never) {
 		this.#storage = storage;
@@ -147,7 +154,10 @@ export class QueueStorage {
 			}
 			if (grants.length > 0) {
 				if (budget) this.#storage.kv.put(keys.sessionBudget, budget);
-				this.#sql.exec("DELETE FROM grant_history WHERE granted_at_ms <= ?", forgetGrantsBeforeMs);
+				if (forgetGrantsBeforeMs - this.#prunedBeforeMs >= historyPruneIntervalMs) {
+					this.#sql.exec("DELETE FROM grant_history WHERE granted_at_ms <= ?", forgetGrantsBeforeMs);
+					this.#prunedBeforeMs = forgetGrantsBeforeMs;
+				}
 			}
 			this.#writePlaces(places);
 			if (metrics) this.#storage.kv.put(keys.metrics, metrics);

@@ -1,9 +1,20 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { QueueView } from "../../src/core/status";
+import { recentGrantsWindowMs } from "../../src/core/status";
+import { historyPruneIntervalMs } from "../../src/object/storage";
 import { logLinesOf as linesOf, spyOnLogLines } from "../support/console";
 import { fakeDiscord } from "../support/discord-fake";
-import { acquire, acquireRequest, hold, intervalMs, queueOnFakeClock, statusOf, untilWaiting } from "../support/queue";
+import {
+	acquire,
+	acquireRequest,
+	grantHistoryOf,
+	hold,
+	intervalMs,
+	queueOnFakeClock,
+	statusOf,
+	untilWaiting,
+} from "../support/queue";
 import { storageDump } from "../support/storage-dump";
 
 // Tokenless queues run with MAX_CONCURRENCY=4 here: shards 0, 4, 8 share bucket 0.
@@ -155,5 +166,24 @@ describe("GatewayQueue log lines", () => {
 			outcome: "unauthorized",
 		});
 		expect(logs.mock.calls.join("\n")).not.toContain(token);
+	});
+});
+
+describe("GatewayQueue's grant history", () => {
+	it("deletes grants past the status's window, at most once per prune interval", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		const grant = async (shard: number) =>
+			expect(await acquire(stub, acquireRequest(shard))).toMatchObject({ ok: true });
+		const shardsInHistory = async () => (await grantHistoryOf(stub)).map((granted) => granted.shard);
+		await grant(1);
+		clock.advance(recentGrantsWindowMs - 1);
+		await grant(2);
+		clock.advance(2);
+		// Shard 1's grant is past the window, but the last prune was 2 ms ago.
+		await grant(3);
+		expect(await shardsInHistory()).toEqual([1, 2, 3]);
+		clock.advance(historyPruneIntervalMs);
+		await grant(4);
+		expect(await shardsInHistory()).toEqual([2, 3, 4]);
 	});
 });

@@ -1,7 +1,7 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
-import type { QueueView } from "../../src/core/status";
+import type { QueueView, RecentGrant } from "../../src/core/status";
 import type { GatewayQueue } from "../../src/object/gateway-queue";
 import type { AcquireRequest, AcquireResult } from "../../src/object/rpc";
 import { QueueStorage, type StoredQueue } from "../../src/object/storage";
@@ -202,12 +202,18 @@ export function track<T>(promise: Promise<T>): Tracked<T> {
 
 /** What the object has persisted, read back as the object reads it at start. */
 export async function storedOf(stub: QueueStub): Promise<StoredQueue> {
-	return runInDurableObject(stub, (_queue, state) =>
-		new QueueStorage(state.storage, (error) => {
-			throw error;
-		}).load(),
-	);
+	return runInDurableObject(stub, (_queue, state) => storageOf(state).load());
 }
+
+/** Every grant the object's history holds, oldest first. */
+export async function grantHistoryOf(stub: QueueStub): Promise<RecentGrant[]> {
+	return runInDurableObject(stub, (_queue, state) => storageOf(state).recentGrants(0, Number.MAX_SAFE_INTEGER));
+}
+
+const storageOf = (state: DurableObjectState) =>
+	new QueueStorage(state.storage, (error) => {
+		throw error;
+	});
 
 /** The budget the object has persisted. */
 export async function storedBudgetOf(stub: QueueStub): Promise<StoredQueue["budget"]> {
