@@ -32,6 +32,11 @@ export const workerdFilesPerConnection = 2;
 /** workerd's own descriptors, the objects' SQLite files and the bench's polling, with room to spare. */
 const reservedFiles = 400;
 
+/** Open files one workerd process needs to hold `requests` HTTP requests. */
+export function filesNeeded(requests: number): number {
+	return requests * workerdFilesPerConnection + reservedFiles;
+}
+
 /** The most held HTTP requests one workerd process can take under `limit`, in hundreds. */
 export function heldRequestsAllowed(limit: OpenFileLimit | undefined): number {
 	if (!limit || !Number.isFinite(limit.soft)) return Number.POSITIVE_INFINITY;

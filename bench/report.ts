@@ -1,5 +1,6 @@
 /** The bench's results: the goals, the Markdown tables, and what makes a run fail. */
 import type { Distribution } from "./analysis.ts";
+import { filesNeeded } from "./limits.ts";
 import type { CapacityRun, MemorySample, Overhead, StartupRun, Takeover } from "./scenarios.ts";
 import { type Runtime, runtimeLabels } from "./servers.ts";
 
@@ -86,6 +87,8 @@ const latencyRow = (runtime: Runtime, route: string, d: Distribution) =>
 
 /** `wrangler dev` carries about 5,000 held requests; a trial with 5,000 at once (100 × 50) had none answered in 300 s. */
 const wranglerNotRun = "not run: `wrangler dev` carries at most about 5,000 held requests";
+const wranglerManyNotRun =
+	"not run: under `wrangler dev`, 5,000 held requests at once had no answer within 300 s (a trial run)";
 
 function startupOf(r: RuntimeResults, shards: number, maxConcurrency: number): StartupRun | undefined {
 	return r.startup.find((run) => run.figures.shards === shards && run.figures.maxConcurrency === maxConcurrency);
@@ -188,7 +191,7 @@ function computeGoals(results: RunResults): Goal[] {
 		burst >= 10_000
 			? "10,000 shards waiting over HTTP in one queue, 16 buckets, 50 ms, self-hosted"
 			: `${count(burst)} shards waiting over HTTP in one queue, 16 buckets, 50 ms, self-hosted (10,000 needs` +
-				` about ${count(10_000 * 2 + 400)} open files: workerd holds two per connection; the hard limit here is` +
+				` about ${count(filesNeeded(10_000))} open files: workerd holds two per connection; the hard limit here is` +
 				` ${count(results.machine.openFilesLimit ?? 0)})`;
 	const burstGoal = `all granted, p99 lateness ≤ ${targets.burstLatenessP99Ms} ms, makespan ≤ ${targets.burstMakespanRatio}x`;
 	return [
@@ -233,7 +236,7 @@ function computeGoals(results: RunResults): Goal[] {
 			`≤ ${targets.manyQueuesRatio}x`,
 			(r) => {
 				const run = capacityOf(r, "http", 100, 50);
-				if (!run) return notRun(r.runtime === "wrangler" ? wranglerNotRun : "not run");
+				if (!run) return notRun(r.runtime === "wrangler" ? wranglerManyNotRun : "not run");
 				return {
 					measured: `${ratio(run.worstRatioGivenArrivals)}; p99 lateness ${run.latenessMs.p99} ms`,
 					met: run.worstRatioGivenArrivals !== null && run.worstRatioGivenArrivals <= targets.manyQueuesRatio,

@@ -496,6 +496,8 @@ export async function takeover(
 	const result: Takeover = { figures: batchFigures(grants, maxConcurrency, intervalMs), retries, abandonAfterMs };
 	if (!objectView) return result;
 	const arrivals = await getJson<ObjectArrival[]>(`${server.url}/_bench/arrivals?queue=${queue}`);
+	// None: the object logs nothing (BENCH_ARRIVALS not on), which is no evidence of order.
+	if (arrivals.length === 0) return result;
 	return { ...result, object: objectSummary(arrivals, abandonedAtMs, maxConcurrency) };
 }
 

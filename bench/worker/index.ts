@@ -13,6 +13,17 @@ import type { AcquireRequest, AcquireResult } from "../../src/object/rpc";
 interface BenchEnv extends Env {
 	BENCH_TIMER: string;
 	BENCH_ARRIVALS?: string;
+	BENCH_COUNTERS?: string;
+}
+
+/** What one queue object did (`BENCH_COUNTERS=on`): its wake-ups and storage calls. */
+export interface Counters {
+	acquires: number;
+	timerFires: number;
+	alarms: number;
+	setAlarms: number;
+	deleteAlarms: number;
+	transactions: number;
 }
 
 /**
@@ -23,15 +34,59 @@ export type Arrival = [number | null, string, number, string, number | null];
 
 export class BenchQueue extends GatewayQueue {
 	readonly #arrivals: Arrival[] | undefined;
+	readonly #counters: Counters | undefined;
 
 	constructor(ctx: DurableObjectState, env: BenchEnv) {
 		super(ctx, env);
 		if (env.BENCH_TIMER === "off") this.setTimer = () => () => undefined;
 		if (env.BENCH_ARRIVALS === "on") this.#arrivals = [];
+		if (env.BENCH_COUNTERS === "on") this.#counters = this.#count(ctx.storage);
 		ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS bench_floor (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL)");
 	}
 
+	/** Counts the object's wake-ups and storage calls, by wrapping them. */
+	#count(storage: DurableObjectStorage): Counters {
+		const counters: Counters = {
+			acquires: 0,
+			timerFires: 0,
+			alarms: 0,
+			setAlarms: 0,
+			deleteAlarms: 0,
+			transactions: 0,
+		};
+		const setTimer = this.setTimer;
+		this.setTimer = (callback, delayMs) =>
+			setTimer(() => {
+				counters.timerFires++;
+				return callback();
+			}, delayMs);
+		const { setAlarm, deleteAlarm, transactionSync } = storage;
+		storage.setAlarm = (...args) => {
+			counters.setAlarms++;
+			return setAlarm.apply(storage, args);
+		};
+		storage.deleteAlarm = (...args) => {
+			counters.deleteAlarms++;
+			return deleteAlarm.apply(storage, args);
+		};
+		storage.transactionSync = <T>(closure: () => T): T => {
+			counters.transactions++;
+			return transactionSync.call(storage, closure) as T;
+		};
+		return counters;
+	}
+
+	override async alarm(): Promise<void> {
+		if (this.#counters) this.#counters.alarms++;
+		await super.alarm();
+	}
+
+	counters(): Counters | null {
+		return this.#counters ?? null;
+	}
+
 	override acquire(request: AcquireRequest): Promise<AcquireResult> {
+		if (this.#counters) this.#counters.acquires++;
 		const answer = super.acquire(request);
 		if (this.#arrivals) {
 			const arrival: Arrival = [request.shard, request.ticket, Date.now(), "waiting", null];
@@ -120,6 +175,8 @@ export default {
 				return Response.json({ status: "ok" });
 			case "/_bench/rpc":
 				return Response.json({ at: await (await stubOf(env, queue)).ping() });
+			case "/_bench/counters":
+				return Response.json(await (await stubOf(env, queue)).counters());
 			case "/_bench/arrivals":
 				return Response.json(await (await stubOf(env, queue)).arrivals());
 			default:
