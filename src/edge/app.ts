@@ -20,9 +20,7 @@ app.on(["GET", "HEAD"], healthPath, (c) => c.json(healthReply));
 app.all(healthPath, getOnly(healthPath));
 
 app.on(["GET", "HEAD"], "/_/queues/*", async (c) => {
-	const queue = queueNameAfter("/_/queues", c.req.url, c.var.config.maxQueueNameLength);
-	checkQueryParameters(new URL(c.req.url).searchParams, []);
-	const stubOf = await stubsOf(c, queue);
+	const { queue, stubOf } = await serviceRouteQueue(c, "/_/queues");
 	const status = await readQueue(queue, () => stubOf().status(queue));
 	return c.json(statusReply(status), 200, { "cache-control": "no-store" });
 });
@@ -30,9 +28,7 @@ app.all("/_/queues/*", getOnly("/_/queues/{queue}"));
 
 // Prometheus or OpenMetrics, as the scraper's Accept asks; the same names and credentials as the status.
 app.on(["GET", "HEAD"], "/_/metrics/*", async (c) => {
-	const queue = queueNameAfter("/_/metrics", c.req.url, c.var.config.maxQueueNameLength);
-	checkQueryParameters(new URL(c.req.url).searchParams, []);
-	const stubOf = await stubsOf(c, queue);
+	const { queue, stubOf } = await serviceRouteQueue(c, "/_/metrics");
 	const snapshot = await readQueue(queue, () => stubOf().metrics());
 	const format = formatFor(c.req.header("accept"));
 	return c.body(exposition(metricFamilies(queue, snapshot), format), 200, {
@@ -56,7 +52,7 @@ app.all("/_/*", () => {
 app.all("*", async (c) => {
 	const { config } = c.var;
 	const queue = parseQueueName(rawPathOf(c.req.url), config.maxQueueNameLength);
-	const query = new URL(c.req.url).searchParams;
+	const query = c.var.url.searchParams;
 	checkQueryParameters(query, ["shard"]);
 	const shard = parseShard(query);
 	const refusals = readsRefusals(c.req.raw.headers);
@@ -85,6 +81,16 @@ app.onError((error) => {
 async function stubsOf(c: Context<AppEnv>, queue: string): Promise<() => DurableObjectStub<GatewayQueue>> {
 	const name = await queueObjectName(queue, c.var.botToken);
 	return () => c.env.GATEWAY_QUEUE.getByName(name);
+}
+
+/** The queue a read-only service route names, and its object; such a route takes no query parameter. */
+async function serviceRouteQueue(
+	c: Context<AppEnv>,
+	prefix: string,
+): Promise<{ queue: string; stubOf: () => DurableObjectStub<GatewayQueue> }> {
+	const queue = queueNameAfter(prefix, c.req.url, c.var.config.maxQueueNameLength);
+	checkQueryParameters(c.var.url.searchParams, []);
+	return { queue, stubOf: await stubsOf(c, queue) };
 }
 
 /** The queue named after a service route's prefix: `{prefix}/{queue}`, validated as the queue route does. */

@@ -9,6 +9,8 @@ export type AppEnv = {
 	Bindings: Env;
 	Variables: {
 		config: Config;
+		/** The request's URL, parsed once. */
+		url: URL;
 		/** The bot the request's queue belongs to: its own token, or `DISCORD_TOKEN`. */
 		botToken: string | undefined;
 	};
@@ -24,7 +26,9 @@ export const healthPath = "/_/health";
 export const checkRequest = createMiddleware<AppEnv>(async (c, next) => {
 	const config = configOf(c.env);
 	c.set("config", config);
-	checkRequestSize(c.req.raw, config);
+	const url = new URL(c.req.url);
+	c.set("url", url);
+	checkRequestSize(c.req.raw, url, config);
 	const isRead = c.req.method === "GET" || c.req.method === "HEAD";
 	if (isRead && c.req.path === healthPath) return next();
 	// The dashboard page holds no queue data: a browser opening it cannot send a header, and its

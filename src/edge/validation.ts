@@ -76,8 +76,11 @@ export interface RequestSizeLimits {
  * reads them further: a path and query over `maxUrlLength` characters (414), or
  * headers over `maxHeaderBytes` (431), counted as `name: value` lines.
  */
-export function checkRequestSize(request: Request, { maxUrlLength, maxHeaderBytes }: RequestSizeLimits): void {
-	const url = new URL(request.url);
+export function checkRequestSize(
+	request: Request,
+	url: URL,
+	{ maxUrlLength, maxHeaderBytes }: RequestSizeLimits,
+): void {
 	if (url.pathname.length + url.search.length > maxUrlLength) {
 		throw new ApiError("url_too_long", `The path and query may be at most ${maxUrlLength} characters.`);
 	}

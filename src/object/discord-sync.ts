@@ -96,7 +96,7 @@ export class DiscordSync {
 	 */
 	startIfDue(nowMs: number, onAnswer: (result: GatewayBotResult) => Promise<void>): void {
 		const token = this.#token;
-		if (token === undefined || this.#refreshing || nowMs < this.dueAtMs()) return;
+		if (token === undefined || this.#refreshing || nowMs < this.#dueAtMs()) return;
 		this.#refreshing = fetchGatewayBot(token, { apiUrl: this.#options.discordApiUrl })
 			.then((result) => {
 				this.#refreshing = undefined;
@@ -112,11 +112,11 @@ export class DiscordSync {
 
 	/** While requests wait, when Discord is due next; `undefined` for a queue that asks nothing now. */
 	nextCallAtMs(): number | undefined {
-		return this.#token !== undefined && !this.#refreshing ? this.dueAtMs() : undefined;
+		return this.#token !== undefined && !this.#refreshing ? this.#dueAtMs() : undefined;
 	}
 
 	/** The regular schedule (or the back-off after a failure), brought forward by the budget's reset or a low budget. */
-	dueAtMs(): number {
+	#dueAtMs(): number {
 		const { budget, nextRefreshAtMs } = this.#state;
 		if (!budget || this.#refreshFailures > 0) return nextRefreshAtMs;
 		const reserve = reserveOf(budget.total, this.#options.budgetReserve);
@@ -172,6 +172,11 @@ export class DiscordSync {
 			retryAfterMs: Math.max(1000, known.budget.resetAtMs - nowMs),
 			budget: budgetView(known.budget, known.reserve),
 		};
+	}
+
+	/** Down to the reserve: waiting requests are held until starts come back. */
+	atReserve(): boolean {
+		return this.startsAvailable() === 0;
 	}
 
 	view(): BudgetView | null {

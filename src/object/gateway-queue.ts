@@ -91,7 +91,8 @@ export class GatewayQueue extends DurableObject<Env> {
 	 * kept `RETRY_GRACE_MS` for the retry, never granted meanwhile. Returns whether it was still waiting.
 	 */
 	async cancel(ticket: string): Promise<boolean> {
-		const nowMs = this.#start(this.clock());
+		const nowMs = this.clock();
+		this.#restoreOnce(nowMs);
 		if (this.#waiters.arrived(ticket)) return true;
 		if (!this.pacer.detach(ticket, nowMs)) return false;
 		this.#rounds.answer(ticket, { ok: false, error: "cancelled" }, nowMs);
@@ -101,12 +102,15 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	override async alarm(): Promise<void> {
 		this.#rounds.alarmFired();
-		await this.#rounds.grantDue(this.#start(this.clock()));
+		const nowMs = this.clock();
+		this.#restoreOnce(nowMs);
+		await this.#rounds.grantDue(nowMs);
 	}
 
 	/** The queue as it stands; reading it takes no slot, arms no alarm and writes nothing. */
 	status(queue: string): QueueView {
-		const nowMs = this.#start(this.clock());
+		const nowMs = this.clock();
+		this.#restoreOnce(nowMs);
 		const metrics = this.#telemetry.metricsAt(nowMs);
 		return queueView(
 			{
@@ -118,7 +122,7 @@ export class GatewayQueue extends DurableObject<Env> {
 				recentGrants: this.#storage.recentGrants(nowMs - recentGrantsWindowMs, recentGrantsKept),
 				// `null`: a queue without a known bot enforces no budget.
 				budget: this.#sync.view(),
-				heldByBudget: this.#sync.startsAvailable() === 0,
+				heldByBudget: this.#sync.atReserve(),
 				warnings: this.#config.warnings,
 			},
 			nowMs,
@@ -127,7 +131,8 @@ export class GatewayQueue extends DurableObject<Env> {
 
 	/** What a scrape of `GET /_/metrics/{queue}` reads; like the status, it takes, arms and writes nothing. */
 	metrics(): MetricsSnapshot {
-		const nowMs = this.#start(this.clock());
+		const nowMs = this.clock();
+		this.#restoreOnce(nowMs);
 		const labelled = this.pacer.maxConcurrency <= maxBucketsLabelled;
 		return {
 			metrics: this.#telemetry.metricsAt(nowMs),
@@ -139,13 +144,14 @@ export class GatewayQueue extends DurableObject<Env> {
 				: null,
 			placesKept: this.pacer.placeCount - this.pacer.waitingCount,
 			budget: this.#sync.view(),
-			heldByBudget: this.#sync.startsAvailable() === 0,
+			heldByBudget: this.#sync.atReserve(),
 		};
 	}
 
 	async #acquire(request: AcquireRequest, arrivedAtMs: number): Promise<AcquireResult> {
 		this.#telemetry.queue = request.queue;
-		let nowMs = this.#start(arrivedAtMs);
+		this.#restoreOnce(arrivedAtMs);
+		let nowMs = arrivedAtMs;
 		const refuse = (result: Refused) => this.#rounds.refuse(request.shard, arrivedAtMs, result, nowMs);
 		if (request.token === undefined) {
 			this.#sync.useVar();
@@ -190,15 +196,13 @@ export class GatewayQueue extends DurableObject<Env> {
 	}
 
 	/** On the first call after a start: reads the waiting line back; its places wait, detached, for their requests. */
-	#start(nowMs: number): number {
-		if (this.#restored) return nowMs;
+	#restoreOnce(nowMs: number): void {
+		if (this.#restored) return;
 		this.#restored = true;
 		const saved = this.#storage.places();
-		if (saved.length > 0) {
-			this.pacer.restore(saved, nowMs, restoredTurnHoldMs);
-			this.#telemetry.restored(saved.length);
-		}
-		return nowMs;
+		if (saved.length === 0) return;
+		this.pacer.restore(saved, nowMs, restoredTurnHoldMs);
+		this.#telemetry.restored(saved.length);
 	}
 
 	/** Storage that fails: every waiting request gets an error the Worker retries against what is on disk. */

@@ -77,6 +77,12 @@ describe("GET /_/dashboard/{queue}", () => {
 		expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
 	});
 
+	it("lets the page's data: icon through its policy, so the browser asks for no /favicon.ico (a queue of that name)", async () => {
+		const response = await call("/_/dashboard/mybot");
+		expect(await response.text()).toContain('<link rel="icon" href="data:,">');
+		expect(response.headers.get("content-security-policy")).toContain("img-src 'self' data:");
+	});
+
 	it("inlines script.browser.js as its text, the one script the policy allows", async () => {
 		const response = await call("/_/dashboard/mybot");
 		const page = await response.text();
