@@ -52,7 +52,17 @@ export interface FloorProbes {
 	rpcMs: Distribution;
 	/** `GET /_bench/floor`: a call into a queue object that answers once one row is committed (output gate). */
 	floorMs: Distribution;
+	/**
+	 * workerd's CPU per request for `floorBatch` requests at once (the median of three batches):
+	 * to `GET /_bench/rpc`, and to `GET /_bench/held`, a call the object answers from a timer once one
+	 * row is committed, as it answers a waiting request: what a held grant costs before the queue does anything.
+	 */
+	rpcCpuMsPerRequest: number;
+	heldCpuMsPerRequest: number;
 }
+
+/** As many requests at once as the largest start-up batch, for the floor of the CPU per grant. */
+const floorBatch = 256;
 
 export interface Overhead {
 	/** Rounds of one request to each route, in turn. */
@@ -111,14 +121,38 @@ export async function overhead(
 	}
 	const of = (name: string) => distribution(times.get(name) ?? []);
 	const [grant, health] = [of("grant"), of("health")];
+	const cpuOf = (path: (index: number) => string) =>
+		cpuPerRequest(server, floorBatch, (index) => getJson(`${server.url}${path(index)}`));
+	const rpcCpuMsPerRequest = probes ? await cpuOf(() => `/_bench/rpc?queue=${floorQueue}`) : 0;
+	// Answered over 200 ms, like a start-up's rounds, each in a turn of its own.
+	const heldCpuMsPerRequest = probes ? await cpuOf((index) => `/_bench/held?queue=${floorQueue}&ms=${index % 200}`) : 0;
 	return {
 		rounds,
 		grantMs: grant,
 		healthMs: health,
-		...(probes && { probes: { plainMs: of("plain"), rpcMs: of("rpc"), floorMs: of("floor") } }),
+		...(probes && {
+			probes: { plainMs: of("plain"), rpcMs: of("rpc"), floorMs: of("floor"), rpcCpuMsPerRequest, heldCpuMsPerRequest },
+		}),
 		ratioOfMedians: grant.p50 / health.p50,
 		grantsThatWaited,
 	};
+}
+
+/** workerd's CPU per request for `count` requests at once: the median of three batches, on warm connections. */
+async function cpuPerRequest(
+	server: QueueServer,
+	count: number,
+	call: (index: number) => Promise<unknown>,
+): Promise<number> {
+	await warmUp(server.url, count);
+	const perRequest: number[] = [];
+	for (let batch = 0; batch < 3; batch++) {
+		const before = await sampleWorkerd(server);
+		await Promise.all(Array.from({ length: count }, (_, index) => call(index)));
+		const after = await sampleWorkerd(server);
+		perRequest.push((after.cpuMs - before.cpuMs) / count);
+	}
+	return distribution(perRequest).p50;
 }
 
 interface FillAnswer {

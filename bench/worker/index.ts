@@ -2,7 +2,7 @@
  * The bench's Worker (bench/worker/wrangler.toml, never deployed): the queue's
  * own routes, plus `/_bench/*` routes that put thousands of waiters into one
  * queue object from inside workerd (`wrangler dev` carries about 5,000 held HTTP
- * requests on the bench machine), probe the floor of a grant's latency, and
+ * requests on the bench machine), probe the floor of a grant's latency and CPU, and
  * (with `BENCH_ARRIVALS=on`) read the order requests reached the object in.
  */
 import app from "../../src/edge/app";
@@ -116,6 +116,15 @@ export class BenchQueue extends GatewayQueue {
 		return nowMs;
 	}
 
+	/**
+	 * The floor of a held grant: a call the object answers later, from a timer,
+	 * once one row is committed (as it answers a waiting request).
+	 */
+	async held(delayMs: number): Promise<number> {
+		await new Promise((resolve) => setTimeout(resolve, delayMs));
+		return this.floor();
+	}
+
 	/** A call into the object that writes nothing. */
 	ping(): number {
 		return Date.now();
@@ -171,6 +180,8 @@ export default {
 				return Response.json({ waiting: await (await stubOf(env, queue)).waitingCount() });
 			case "/_bench/floor":
 				return Response.json({ at: await (await stubOf(env, queue)).floor() });
+			case "/_bench/held":
+				return Response.json({ at: await (await stubOf(env, queue)).held(Number(url.searchParams.get("ms") ?? 0)) });
 			case "/_bench/plain":
 				return Response.json({ status: "ok" });
 			case "/_bench/rpc":

@@ -1,6 +1,6 @@
 /**
  * A queue's durable state in its object's SQLite storage: the schema, what is
- * read back at start, and the writes, each one transaction. A write that fails
+ * read back at start, and the writes, each atomic with its turn. A write that fails
  * leaves memory and disk out of step, so it resets the object (`onFailure`)
  * instead of returning: every waiting request then gets an error the Worker
  * retries against the state read back from disk.
@@ -136,23 +136,24 @@ export class QueueStorage {
 			.one().count;
 	}
 
-	/** The spacing, the budget spent, the history, the line and the counters of one round. */
+	/**
+	 * The spacing, the budget spent, the history, the line and the counters of one
+	 * round: a statement per table, whatever the number of grants (rows go in as one JSON array).
+	 */
 	writeRound({ grants, budget, places, metrics, forgetGrantsBeforeMs }: RoundWrite): void {
 		this.#write(() => {
-			for (const { bucket, grantedAtMs, waiter } of grants) {
-				this.#sql.exec(
-					"INSERT OR REPLACE INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
-					bucket,
-					grantedAtMs,
-				);
-				this.#sql.exec(
-					"INSERT INTO grant_history (granted_at_ms, bucket, shard) VALUES (?, ?, ?)",
-					grantedAtMs,
-					bucket,
-					waiter.shard,
-				);
-			}
 			if (grants.length > 0) {
+				const rows = JSON.stringify(
+					grants.map(({ bucket, grantedAtMs, waiter }) => [grantedAtMs, bucket, waiter.shard]),
+				);
+				this.#sql.exec(
+					"INSERT OR REPLACE INTO bucket_grant (bucket, granted_at_ms) SELECT value ->> 1, value ->> 0 FROM json_each(?)",
+					rows,
+				);
+				this.#sql.exec(
+					"INSERT INTO grant_history (granted_at_ms, bucket, shard) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
+					rows,
+				);
 				if (budget) this.#storage.kv.put(keys.sessionBudget, budget);
 				if (forgetGrantsBeforeMs - this.#prunedBeforeMs >= historyPruneIntervalMs) {
 					this.#sql.exec("DELETE FROM grant_history WHERE granted_at_ms <= ?", forgetGrantsBeforeMs);
@@ -201,21 +202,34 @@ export class QueueStorage {
 	}
 
 	#writePlaces(changes: readonly PlaceChange<QueueWaiter>[]): void {
-		for (const { key, place } of changes) {
-			if (place) {
-				this.#sql.exec(
-					"INSERT OR REPLACE INTO waiting_place (place_key, arrival, waiter) VALUES (?, ?, ?)",
-					key,
-					place.order,
-					JSON.stringify(place.waiter),
-				);
-			} else this.#sql.exec("DELETE FROM waiting_place WHERE place_key = ?", key);
+		const saved = changes.flatMap(({ key, place }) =>
+			place ? [[key, place.order, JSON.stringify(place.waiter)]] : [],
+		);
+		const deleted = changes.flatMap(({ key, place }) => (place ? [] : [key]));
+		if (saved.length > 0) {
+			this.#sql.exec(
+				"INSERT OR REPLACE INTO waiting_place (place_key, arrival, waiter) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
+				JSON.stringify(saved),
+			);
+		}
+		if (deleted.length > 0) {
+			this.#sql.exec(
+				"DELETE FROM waiting_place WHERE place_key IN (SELECT value FROM json_each(?))",
+				JSON.stringify(deleted),
+			);
 		}
 	}
 
+	/**
+	 * Writes join the turn's implicit transaction rather than commit one of their
+	 * own: what the turn writes (a round's rows and its alarm, the places of the
+	 * requests that arrived together) is committed at once, atomically, and no
+	 * response leaves before (output gate). A write that throws resets the object,
+	 * and a reset object commits nothing of that turn.
+	 */
 	#write(write: () => void): void {
 		try {
-			this.#storage.transactionSync(write);
+			write();
 		} catch (error) {
 			this.#onFailure(error);
 		}

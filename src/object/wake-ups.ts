@@ -1,14 +1,18 @@
 /**
- * When the queue wakes up next: one alarm, and a timer beside it. Alarms fire a
- * few ms late; the timer grants on time while the object is alive, and the
- * alarm stays the backstop after an eviction. Whichever fires first wakes the
- * queue; the other finds nothing due (and a timer that fires early grants
- * nothing and is armed again).
+ * When the queue wakes up next: a timer, and an alarm behind it. The timer
+ * grants on time while the object is alive (it holds every waiting request); the
+ * alarm is the backstop for an object without them, evicted or restarted, which
+ * still has places to drop or Discord to ask. It is set `alarmBackstopMs` after
+ * the next wake-up and moved only when it falls outside that window, so a round
+ * the timer makes neither sets it nor finds it firing beside it.
  */
 import type { QueueStorage } from "./storage";
 
 /** workerd's timers fire 1-2 ms late: the timer is armed this much early. */
 export const timerLeadMs = 2;
+
+/** How far behind the next wake-up the alarm may be: at most this late, never early. */
+export const alarmBackstopMs = 1_000;
 
 /** Starts a timer; returns what clears it. Replaced in tests by a timer fired by hand. */
 export type SetTimer = (callback: () => Promise<void>, delayMs: number) => () => void;
@@ -39,12 +43,22 @@ export class WakeUps {
 		this.#alarmAtMs = null;
 	}
 
-	/** Keeps exactly one alarm and one timer, at `atMs`, and none when nothing is due. */
+	/**
+	 * Keeps one timer at `atMs` and the alarm within `alarmBackstopMs` after it;
+	 * neither when nothing is due.
+	 */
 	async arm(atMs: number | null, nowMs: number): Promise<void> {
 		this.#armTimer(atMs, nowMs);
-		if (atMs === this.#alarmAtMs) return;
-		this.#alarmAtMs = atMs;
-		await this.#storage.setAlarm(atMs);
+		if (this.#alarmCovers(atMs)) return;
+		this.#alarmAtMs = atMs === null ? null : atMs + alarmBackstopMs;
+		await this.#storage.setAlarm(this.#alarmAtMs);
+	}
+
+	/** Whether the alarm set backs up a wake-up at `atMs`: not before it, at most `alarmBackstopMs` after. */
+	#alarmCovers(atMs: number | null): boolean {
+		const alarmAtMs = this.#alarmAtMs;
+		if (atMs === null || alarmAtMs == null) return atMs === alarmAtMs;
+		return alarmAtMs >= atMs && alarmAtMs <= atMs + alarmBackstopMs;
 	}
 
 	#armTimer(atMs: number | null, nowMs: number): void {

@@ -1,6 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { minBudgetRefreshIntervalMs } from "../../src/core/refresh";
+import { alarmBackstopMs } from "../../src/object/wake-ups";
 import { smallBot as answer, fakeDiscord } from "../support/discord-fake";
 import {
 	acquire,
@@ -37,7 +38,7 @@ describe("GatewayQueue holds clients that read no status at the budget's reserve
 
 		// Low: Discord is asked again 10 s on, by the timer, with no new request.
 		const syncedAtMs = clock.now;
-		expect(await armedAlarm(stub)).toBe(syncedAtMs + 10_000);
+		expect(await armedAlarm(stub)).toBe(syncedAtMs + 10_000 + alarmBackstopMs);
 		await fireTimerOnTime(stub, clock);
 		await vi.waitFor(() => expect(discord).toHaveBeenCalledTimes(2));
 		const results = await Promise.all(requests);
@@ -90,7 +91,7 @@ describe("GatewayQueue holds clients that read no status at the budget's reserve
 		expect(await acquire(stub, statusBlind(0))).toMatchObject({ ok: true });
 		const [held] = await hold(stub, statusBlind(1));
 		// The clock alone gives nothing back: past the reset, starts come with Discord's figure.
-		expect(await armedAlarm(stub)).toBe(startMs + 7_000);
+		expect(await armedAlarm(stub)).toBe(startMs + 7_000 + alarmBackstopMs);
 		await fireTimerOnTime(stub, clock);
 		await vi.waitFor(() => expect(discord).toHaveBeenCalledTimes(2));
 		expect(await held).toMatchObject({ ok: true, shard: 1 });
@@ -101,7 +102,7 @@ describe("GatewayQueue holds clients that read no status at the budget's reserve
 		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, statusBlind(0))).toMatchObject({ ok: true });
 		const [held] = await hold(stub, statusBlind(1));
-		expect(await armedAlarm(stub)).toBe(clock.now + minBudgetRefreshIntervalMs);
+		expect(await armedAlarm(stub)).toBe(clock.now + minBudgetRefreshIntervalMs + alarmBackstopMs);
 		await fireTimerOnTime(stub, clock);
 		await vi.waitFor(() => expect(discord).toHaveBeenCalledTimes(2));
 		expect(held.settled()).toBe(false);

@@ -1,5 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { alarmBackstopMs } from "../../src/object/wake-ups";
 import {
 	acquire,
 	acquireRequest,
@@ -32,13 +33,13 @@ describe("GatewayQueue pacing", () => {
 		]);
 	});
 
-	it("holds the next request of a bucket and arms the alarm exactly when it is due", async () => {
+	it("holds the next request of a bucket and arms the alarm as a backstop behind its due time", async () => {
 		const { stub, clock } = await queueOnFakeClock();
 		const firstAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
 		clock.advance(100);
 		const [second] = await hold(stub, 4);
-		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs);
+		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs + alarmBackstopMs);
 		expect(second.settled()).toBe(false);
 	});
 
@@ -52,7 +53,7 @@ describe("GatewayQueue pacing", () => {
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
 		expect(await waitingCount(stub)).toBe(1);
-		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs);
+		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs + alarmBackstopMs);
 
 		clock.advance(1);
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -90,7 +91,7 @@ describe("GatewayQueue pacing", () => {
 
 		const restarted = await evictObject(stub, clock);
 		const [next] = await hold(restarted, 4);
-		expect(await armedAlarm(restarted)).toBe(grantedAtMs + intervalMs);
+		expect(await armedAlarm(restarted)).toBe(grantedAtMs + intervalMs + alarmBackstopMs);
 		expect(next.settled()).toBe(false);
 	});
 });

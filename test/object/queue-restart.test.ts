@@ -103,7 +103,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		expect((await statusOf(stub)).totals).toMatchObject({ granted: 2, superseded: 0 });
 	});
 
-	it("writes an arrival and a round of grants in one transaction each, and re-arms the alarm only when the next due time changes", async () => {
+	it("writes in each turn's own transaction, and sets the alarm only when it stops backing up the next wake-up", async () => {
 		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
 		const spies = await runInDurableObject(stub, (_queue, state) => ({
@@ -112,12 +112,20 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		}));
 		const count = () =>
 			runInDurableObject(stub, () => [spies.transactions.mock.calls.length, spies.alarms.mock.calls.length]);
-		const waiting = await hold(stub, 4, 8, 12);
-		expect(await count()).toEqual([3, 1]);
+		// Bucket 0 waits; bucket 1 is due 100 ms later: its alarm still backs up bucket 0's.
+		const waiting = await hold(stub, 4, 8);
+		expect(await count()).toEqual([0, 1]);
+		clock.advance(100);
+		await acquire(stub, acquireRequest(1));
+		const [later] = await hold(stub, 5);
+		expect(await count()).toEqual([0, 1]);
 		await fireTimerOnTime(stub, clock);
-		expect(await count()).toEqual([4, 2]);
+		expect(await count()).toEqual([0, 1]);
+		// Bucket 1 next, within the backstop; then bucket 0 again, beyond it: the alarm moves.
 		await fireTimerOnTime(stub, clock);
+		expect(await count()).toEqual([0, 2]);
 		await fireTimerOnTime(stub, clock);
-		await Promise.all(waiting);
+		await Promise.all([...waiting, later]);
 	});
+
 });

@@ -1,5 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { alarmBackstopMs } from "../../src/object/wake-ups";
 import {
 	acquire,
 	acquireRequest,
@@ -72,12 +73,12 @@ describe("GatewayQueue keeps a departed shard's place for its retry (RETRY_GRACE
 
 	it("grants a retry at once when its bucket is due, and disarms the alarm when nothing is left", async () => {
 		const { stub, clock, leftAtMs } = await lineWithDepartedShard4();
-		expect(await armedAlarm(stub)).toBe(leftAtMs + retryGraceMs);
+		expect(await armedAlarm(stub)).toBe(leftAtMs + retryGraceMs + alarmBackstopMs);
 
 		// The bucket's turn passes with nobody to grant: no slot is taken.
 		await nextTurn(stub, clock);
 		expect(await placeCount(stub)).toBe(1);
-		expect(await armedAlarm(stub)).toBe(leftAtMs + retryGraceMs);
+		expect(await armedAlarm(stub)).toBe(leftAtMs + retryGraceMs + alarmBackstopMs);
 
 		expect(await acquire(stub, acquireRequest(4))).toMatchObject({ ok: true, shard: 4, waitedMs: 0 });
 		expect(await placeCount(stub)).toBe(0);

@@ -1,16 +1,19 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
+import { alarmBackstopMs } from "../../src/object/wake-ups";
 import {
 	acquire,
 	acquireRequest,
 	armedAlarm,
 	arrive,
+	grantHistoryOf,
 	hold,
 	intervalMs,
 	placeCount,
 	queueOnFakeClock,
 	retryGraceMs,
+	storedOf,
 	useFakeClock,
 	waitingCount,
 } from "../support/queue";
@@ -59,7 +62,7 @@ describe("GatewayQueue takeover and cancel", () => {
 		await stub.cancel(only.ticket);
 		await leaving;
 		// Only the place kept for a retry is left: the alarm comes back when it expires, to drop it.
-		expect(await armedAlarm(stub)).toBe(clock.now + retryGraceMs);
+		expect(await armedAlarm(stub)).toBe(clock.now + retryGraceMs + alarmBackstopMs);
 		clock.advance(retryGraceMs);
 		await runDurableObjectAlarm(stub);
 		expect(await armedAlarm(stub)).toBeNull();
@@ -79,13 +82,17 @@ describe("GatewayQueue takeover and cancel", () => {
 		expect(await waitingCount(stub)).toBe(50);
 	});
 
-	it("resets itself when storage fails, so its waiters get an error instead of hanging", async () => {
+	it("resets itself when storage fails, so its waiters get an error instead of hanging, and commits nothing of that round", async () => {
 		const { stub, clock } = await queueOnFakeClock();
+		const firstAtMs = clock.now;
 		await acquire(stub, acquireRequest(0));
 		const waiters = Promise.allSettled(await hold(stub, 4, 8));
+		// The round's first row (the bucket's grant) is written; its next one fails.
 		await runInDurableObject(stub, (_queue, state) => {
-			vi.spyOn(state.storage, "transactionSync").mockImplementation(() => {
-				throw new Error("disk on fire");
+			const exec = state.storage.sql.exec.bind(state.storage.sql);
+			vi.spyOn(state.storage.sql, "exec").mockImplementation((query, ...bindings) => {
+				if (query.startsWith("INSERT INTO grant_history")) throw new Error("disk on fire");
+				return exec(query, ...bindings);
 			});
 		});
 		clock.advance(intervalMs);
@@ -96,7 +103,10 @@ describe("GatewayQueue takeover and cancel", () => {
 		]);
 		// A stub that saw its object reset is broken; a new one reaches the restarted object.
 		const restarted = env.GATEWAY_QUEUE.get(stub.id);
-		await useFakeClock(restarted);
+		await useFakeClock(restarted, clock);
 		expect(await waitingCount(restarted)).toBe(0);
+		const stored = await storedOf(restarted);
+		expect(stored.lastGrants).toEqual([[0, firstAtMs]]);
+		expect(await grantHistoryOf(restarted)).toHaveLength(1);
 	});
 });

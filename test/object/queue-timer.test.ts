@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { timerLeadMs } from "../../src/object/wake-ups";
+import { alarmBackstopMs, timerLeadMs } from "../../src/object/wake-ups";
 import {
 	acquire,
 	acquireRequest,
@@ -25,13 +25,13 @@ describe("GatewayQueue timer beside the alarm", () => {
 		const only = acquireRequest(4);
 		const [leaving] = await hold(stub, only);
 		expect(clock.timer?.atMs).toBe(firstAtMs + intervalMs - timerLeadMs);
-		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs);
+		expect(await armedAlarm(stub)).toBe(firstAtMs + intervalMs + alarmBackstopMs);
 
 		await stub.cancel(only.ticket);
 		await leaving;
 		// The place kept for a retry is never granted; both come back when it expires, to drop it.
 		expect(clock.timer?.atMs).toBe(clock.now + retryGraceMs - timerLeadMs);
-		expect(await armedAlarm(stub)).toBe(clock.now + retryGraceMs);
+		expect(await armedAlarm(stub)).toBe(clock.now + retryGraceMs + alarmBackstopMs);
 		clock.advance(retryGraceMs);
 		expect(await fireTimer(stub, clock)).toBe(true);
 		expect(clock.timer).toBeUndefined();
@@ -48,7 +48,7 @@ describe("GatewayQueue timer beside the alarm", () => {
 		expect(await fireTimer(stub, clock)).toBe(true);
 		expect(await second).toMatchObject({ ok: true, shard: 4, grantedAtMs: firstAtMs + intervalMs });
 		expect(clock.timer?.atMs).toBe(firstAtMs + 2 * intervalMs - timerLeadMs);
-		expect(await armedAlarm(stub)).toBe(firstAtMs + 2 * intervalMs);
+		expect(await armedAlarm(stub)).toBe(firstAtMs + 2 * intervalMs + alarmBackstopMs);
 
 		// The alarm that was due with the timer finds nothing due.
 		expect(await runDurableObjectAlarm(stub)).toBe(true);
