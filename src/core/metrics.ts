@@ -30,6 +30,8 @@ export interface QueueMetrics {
 	heldAtReserve: number;
 	/** Requests that took their place back: the Worker calling again past its deadline, or after a restart. */
 	reattached: { deadline: number; restart: number };
+	/** Grants taken back because their request never received them (its client left first); still counted as granted. */
+	handedBack: number;
 	/** `/gateway/bot` calls by outcome. */
 	gatewayBotCalls: Record<GatewayBotOutcome, number>;
 	/** Of granted requests: from arrival to grant. */
@@ -44,6 +46,7 @@ export function newQueueMetrics(startedAtMs: number): QueueMetrics {
 		outcomes: noOutcomes(),
 		heldAtReserve: 0,
 		reattached: { deadline: 0, restart: 0 },
+		handedBack: 0,
 		gatewayBotCalls: { ok: 0, unauthorized: 0, rate_limited: 0, unavailable: 0 },
 		waitSeconds: emptyHistogram(waitBoundsSeconds),
 		latenessSeconds: emptyHistogram(latenessBoundsSeconds),

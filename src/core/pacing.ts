@@ -30,6 +30,9 @@ export interface Grant<W extends Waiter = Waiter> {
 	grantedAtMs: number;
 	/** The earliest the grant could have been: its bucket's spacing, its arrival, a restored place's held turn. */
 	dueAtMs: number;
+	/** The place's position in line, and the bucket's grant before this one: what `handBack` restores. */
+	order: number;
+	previousGrantAtMs: number | undefined;
 }
 
 /** A place as it is persisted: its request and its position in line. */
@@ -278,12 +281,38 @@ export class Pacer<W extends Waiter = Waiter> {
 				heads.push({ bucket, place: head.place, dueAtMs: Math.max(dueAtMs, head.place.waiter.enqueuedAtMs) });
 		}
 		heads.sort((a, b) => a.place.order - b.place.order);
-		return heads.slice(0, limit).map(({ bucket, place: { waiter }, dueAtMs }) => {
+		return heads.slice(0, limit).map(({ bucket, place: { waiter, order }, dueAtMs }) => {
 			this.#remove(bucket, keyOf(waiter));
 			this.#placeOfTicket.delete(waiter.ticket);
+			const previousGrantAtMs = this.#lastGrantAtMs.get(bucket);
 			this.#lastGrantAtMs.set(bucket, nowMs);
-			return { waiter, bucket, grantedAtMs: nowMs, dueAtMs };
+			return { waiter, bucket, grantedAtMs: nowMs, dueAtMs, order, previousGrantAtMs };
 		});
+	}
+
+	/**
+	 * Takes back a grant its request never received (its client left before the
+	 * answer), when it is still its bucket's latest: the bucket's spacing is as
+	 * before it, so the slot goes to the next in line, and the shard's place is back
+	 * at the head of its line, detached for its retry (`retryGraceMs`), or, when the
+	 * retry already waits, with the retry moved there. A request without a shard has
+	 * no retry to keep a place for. Returns whether the grant was taken back.
+	 */
+	handBack({ waiter, bucket, grantedAtMs, order, previousGrantAtMs }: Grant<W>, nowMs: number): boolean {
+		if (this.#lastGrantAtMs.get(bucket) !== grantedAtMs || this.bucketOf(waiter.shard) !== bucket) return false;
+		if (previousGrantAtMs === undefined) this.#lastGrantAtMs.delete(bucket);
+		else this.#lastGrantAtMs.set(bucket, previousGrantAtMs);
+		if (waiter.shard === null || this.#retryGraceMs <= 0) return true;
+		const key = keyOf(waiter);
+		const line = this.#lineOf(bucket);
+		const retry = line.get(key);
+		const place: Place<W> = retry ?? { waiter, order, detachedUntilMs: nowMs + this.#retryGraceMs };
+		place.order = Math.min(place.order, order);
+		line.delete(key);
+		this.#lines.set(bucket, new Map([[key, place], ...line]));
+		if (!retry) this.#detached.add(place);
+		this.#changes.set(key, place);
+		return true;
 	}
 
 	/** The earliest time a waiting request becomes due, or `undefined` when nobody waits. */

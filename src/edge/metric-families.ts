@@ -46,6 +46,11 @@ export function metricFamilies(queue: string, snapshot: MetricsSnapshot): Metric
 			"Requests that took their place back: after the Worker's deadline, or after a restart.",
 			Object.entries(metrics.reattached).map(([after, count]) => labelled({ after }, count)),
 		),
+		counter(
+			"grants_handed_back",
+			"Grants taken back because their request never received them (its client left first).",
+			one(metrics.handedBack),
+		),
 		histogram("wait_seconds", "Time from a request's arrival to its grant.", waitBoundsSeconds, metrics.waitSeconds),
 		histogram(
 			"grant_lateness_seconds",

@@ -85,7 +85,12 @@ export async function waitForGrant(
 				stub = stubOf();
 				continue;
 			}
-			if (result.ok) return result;
+			if (result.ok) {
+				if (!signal.aborted) return result;
+				// The client left while the grant was on its way: nobody IDENTIFYs with it.
+				waitUntil(stub.handBack(ticket).catch(() => false));
+				break;
+			}
 			if (refusals) throw refusal(result);
 			switch (result.error) {
 				case "overloaded":

@@ -184,7 +184,7 @@ export class DiscordSync {
 		return known ? budgetView(known.budget, known.reserve) : null;
 	}
 
-	/** Spends starts of a round; returns the budget to persist with it. */
+	/** Spends starts of a round (gives one back, at -1); returns the budget to persist with it. */
 	spend(starts: number): StoredBudget | undefined {
 		const { budget } = this.#state;
 		if (!budget || starts === 0) return budget;

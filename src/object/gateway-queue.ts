@@ -100,6 +100,19 @@ export class GatewayQueue extends DurableObject<Env> {
 		return true;
 	}
 
+	/**
+	 * Takes back a grant whose request never received it: the Worker saw its client
+	 * leave before the answer came, so nobody IDENTIFYs with it. Its bucket's slot
+	 * and its start are given back and the shard keeps its place at the head of its
+	 * line for its retry. Returns whether it did: a grant followed by another of its
+	 * bucket, or made before a restart, stays spent.
+	 */
+	async handBack(ticket: string): Promise<boolean> {
+		const nowMs = this.clock();
+		this.#restoreOnce(nowMs);
+		return this.#rounds.handBack(ticket, nowMs);
+	}
+
 	override async alarm(): Promise<void> {
 		this.#rounds.alarmFired();
 		const nowMs = this.clock();

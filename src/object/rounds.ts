@@ -37,6 +37,8 @@ export class Rounds {
 	/** Whether the budget held the line at the last round, and when starts last came back (grants are not late for the wait). */
 	#heldByBudget = false;
 	#startsBackAtMs = 0;
+	/** Each bucket's latest grant: the one `handBack` can still take back. */
+	readonly #latestGrants = new Map<number, Grant<QueueWaiter>>();
 
 	constructor(parts: RoundParts) {
 		this.#pacer = parts.pacer;
@@ -66,7 +68,10 @@ export class Rounds {
 		// The requests left are held from now on: count each once per hold.
 		if (exhausted && !this.#heldByBudget) this.#telemetry.heldAtReserve(this.#pacer.waitingCount, nowMs);
 		this.#heldByBudget = exhausted && this.#sync.known() !== undefined;
-		for (const grant of grants) this.#telemetry.granted(grant, this.#startsBackAtMs);
+		for (const grant of grants) {
+			this.#telemetry.granted(grant, this.#startsBackAtMs);
+			this.#latestGrants.set(grant.bucket, grant);
+		}
 		const places = this.#pacer.takeChanges();
 		const metrics = this.#telemetry.takeChanged(nowMs);
 		if (grants.length > 0 || places.length > 0 || metrics) {
@@ -115,9 +120,31 @@ export class Rounds {
 		await this.grantDue(nowMs);
 	}
 
+	/**
+	 * A grant its request never received (the Worker saw its client leave before
+	 * the answer came), while it is still its bucket's latest: the spacing and the
+	 * start are given back and the shard keeps its place at the head of its line
+	 * (`Pacer.handBack`); then a round, since the slot is free again.
+	 */
+	async handBack(ticket: string, nowMs: number): Promise<boolean> {
+		const grant = [...this.#latestGrants.values()].find((latest) => latest.waiter.ticket === ticket);
+		if (!grant || !this.#pacer.handBack(grant, nowMs)) return false;
+		this.#latestGrants.delete(grant.bucket);
+		this.#telemetry.handedBack(grant, nowMs);
+		this.#storage.writeHandBack({
+			grant,
+			budget: this.#sync.spend(-1),
+			places: this.#pacer.takeChanges(),
+			metrics: this.#telemetry.takeChanged(nowMs),
+		});
+		await this.grantDue(nowMs);
+		return true;
+	}
+
 	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */
 	setConcurrency(maxConcurrency: number): void {
 		if (maxConcurrency === this.#pacer.maxConcurrency) return;
+		this.#latestGrants.clear();
 		this.#pacer.setMaxConcurrency(maxConcurrency);
 		this.#storage.writeConcurrency(maxConcurrency, this.#pacer.lastGrants());
 	}

@@ -165,6 +165,34 @@ export class QueueStorage {
 		});
 	}
 
+	/** A grant taken back: its bucket's previous grant, its history row gone, its start back, its place back in line. */
+	writeHandBack({
+		grant,
+		budget,
+		places,
+		metrics,
+	}: Omit<RoundWrite, "grants" | "forgetGrantsBeforeMs"> & { grant: Grant<QueueWaiter> }): void {
+		this.#write(() => {
+			if (grant.previousGrantAtMs === undefined)
+				this.#sql.exec("DELETE FROM bucket_grant WHERE bucket = ?", grant.bucket);
+			else {
+				this.#sql.exec(
+					"INSERT OR REPLACE INTO bucket_grant (bucket, granted_at_ms) VALUES (?, ?)",
+					grant.bucket,
+					grant.previousGrantAtMs,
+				);
+			}
+			this.#sql.exec(
+				"DELETE FROM grant_history WHERE rowid IN (SELECT rowid FROM grant_history WHERE granted_at_ms = ? AND bucket = ? LIMIT 1)",
+				grant.grantedAtMs,
+				grant.bucket,
+			);
+			if (budget) this.#storage.kv.put(keys.sessionBudget, budget);
+			this.#writePlaces(places);
+			if (metrics) this.#storage.kv.put(keys.metrics, metrics);
+		});
+	}
+
 	/** A new number of buckets, with the last grants re-bucketed for it. */
 	writeConcurrency(maxConcurrency: number, lastGrants: Iterable<readonly [number, number]>): void {
 		this.#write(() => {

@@ -82,6 +82,12 @@ export class QueueTelemetry {
 		this.#change(nowMs).reattached[after]++;
 	}
 
+	/** A grant taken back: counted, and a line. */
+	handedBack({ waiter, bucket, grantedAtMs }: Grant<QueueWaiter>, nowMs: number): void {
+		this.#change(nowMs).handedBack++;
+		log("grant_handed_back", { queue: this.queue, bucket, shard: waiter.shard, granted_ms_ago: nowMs - grantedAtMs });
+	}
+
 	heldAtReserve(requests: number, nowMs: number): void {
 		if (requests > 0) this.#change(nowMs).heldAtReserve += requests;
 	}

@@ -320,3 +320,58 @@ describe("Pacer, places kept for a retry after the client left", () => {
 		expect(pacer.nextGrantAtMs(0, 0)).toBe(0);
 	});
 });
+
+describe("Pacer, a grant handed back (its request never received it)", () => {
+	const retryGraceMs = 10_000;
+	/** Shards 0, 1, 2 in one bucket after a grant at 0: 3 granted at `intervalMs`, 1 and 2 waiting. */
+	const handedOver = () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs, retryGraceMs });
+		for (const shard of [0, 3, 1, 2]) pacer.enqueue(waiter(shard));
+		pacer.takeDue(0);
+		const [grant] = pacer.takeDue(intervalMs);
+		pacer.takeChanges();
+		return { pacer, grant: grant as Grant };
+	};
+
+	it("frees the bucket's slot for the next in line and keeps the shard's place at the head for its retry", () => {
+		const { pacer, grant } = handedOver();
+		expect(grant.waiter.shard).toBe(3);
+		expect(pacer.handBack(grant, intervalMs + 10)).toBe(true);
+		expect(pacer.lastGrants().get(0)).toBe(0);
+		expect(shardsOf(pacer.takeDue(intervalMs + 10))).toEqual([1]);
+		const retry = waiter(3, intervalMs + 20);
+		pacer.enqueue(retry);
+		expect(pacer.takeDue(2 * intervalMs + 10).map((next) => next.waiter)).toEqual([retry]);
+		expect(shardsOf(pacer.takeDue(3 * intervalMs + 10))).toEqual([2]);
+	});
+
+	it("moves a retry that already waits to the head of the line", () => {
+		const { pacer, grant } = handedOver();
+		const retry = waiter(3, intervalMs + 5);
+		pacer.enqueue(retry);
+		expect(pacer.handBack(grant, intervalMs + 10)).toBe(true);
+		expect(pacer.takeDue(intervalMs + 10).map((next) => next.waiter)).toEqual([retry]);
+		expect(pacer.takeChanges()).toEqual(expect.arrayContaining([expect.objectContaining({ key: "shard:3" })]));
+	});
+
+	it("drops the kept place when no retry comes within the grace", () => {
+		const { pacer, grant } = handedOver();
+		pacer.handBack(grant, intervalMs + 10);
+		expect(pacer.placeCount).toBe(3);
+		expect(pacer.nextExpiryAtMs()).toBe(intervalMs + 10 + retryGraceMs);
+		pacer.takeDue(intervalMs + 10 + retryGraceMs);
+		expect(pacer.placeCount).toBe(1);
+	});
+
+	it("takes back only its bucket's latest grant, and a first grant leaves the bucket never granted", () => {
+		const { pacer, grant } = handedOver();
+		pacer.takeDue(2 * intervalMs);
+		expect(pacer.handBack(grant, 2 * intervalMs)).toBe(false);
+
+		const fresh = new Pacer({ maxConcurrency: 1, intervalMs, retryGraceMs });
+		fresh.enqueue(waiter(0));
+		const [first] = fresh.takeDue(100);
+		expect(fresh.handBack(first as Grant, 110)).toBe(true);
+		expect(fresh.lastGrants().has(0)).toBe(false);
+	});
+});

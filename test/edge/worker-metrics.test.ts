@@ -36,6 +36,10 @@ describe("GET /_/metrics/{queue}", () => {
 			metrics: [{ buckets: expect.objectContaining({ "0.01": "3", "+Inf": "3" }) }],
 		});
 		expect(families.get("gateway_queue_waiting_requests")?.metrics).toEqual([{ value: "0", labels: { queue } }]);
+		expect(families.get("gateway_queue_grants_handed_back_total")).toMatchObject({
+			type: "COUNTER",
+			metrics: [{ value: "0", labels: { queue } }],
+		});
 		// No budget for a queue that knows no bot: no budget series at all.
 		expect(families.has("gateway_queue_budget_remaining_starts")).toBe(false);
 		for (const family of families.values()) {

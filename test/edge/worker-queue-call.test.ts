@@ -136,6 +136,37 @@ describe("the Worker's call to the queue object", () => {
 		expect(await cancel.mock.results[0]?.value).toBe(true);
 	});
 
+	it("hands a grant back when its client left before the answer came: nobody IDENTIFYs with it", async () => {
+		let acquired: AcquireRequest | undefined;
+		let settle: (result: AcquireResult) => void = () => {};
+		const handBack = vi.fn(async (_ticket: string) => true);
+		const queue = envWithQueue({
+			acquire: (sent) => {
+				acquired = sent;
+				return new Promise((resolve) => {
+					settle = resolve;
+				});
+			},
+			// Too late: the object had granted the request already.
+			cancel: async () => false,
+			handBack,
+		});
+		const client = new AbortController();
+		const response = app.fetch(request({ signal: client.signal }), queue);
+		await vi.waitFor(() => expect(acquired).toBeDefined());
+		client.abort();
+		settle(grant);
+		expect((await response).status).toBe(408);
+		await vi.waitFor(() => expect(handBack).toHaveBeenCalledWith(acquired?.ticket));
+	});
+
+	it("hands no grant back when the client is still there", async () => {
+		const handBack = vi.fn(async () => true);
+		const response = await app.fetch(request(), envWithQueue({ acquire: async () => grant, handBack }));
+		expect(response.status).toBe(200);
+		expect(handBack).not.toHaveBeenCalled();
+	});
+
 	it("does not queue a request whose client left before the queue was called", async () => {
 		const acquire = vi.fn();
 		const client = new AbortController();

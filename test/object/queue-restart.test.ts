@@ -127,5 +127,4 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		await fireTimerOnTime(stub, clock);
 		await Promise.all([...waiting, later]);
 	});
-
 });

@@ -31,14 +31,16 @@ export const readsRefusals = { "gateway-queue-refusals": "json" };
 export interface StandIn {
 	acquire(request: AcquireRequest): Promise<AcquireResult>;
 	cancel?(ticket: string): Promise<boolean>;
+	handBack?(ticket: string): Promise<boolean>;
 }
 
 /**
  * The Worker's env with `vars` and a stand-in for the queue objects: `GATEWAY_QUEUE.getByName`,
- * a mock (`getByNameOf`), hands out `queue` for every name; `cancel` answers true unless given.
+ * a mock (`getByNameOf`), hands out `queue` for every name; `cancel` answers true and `handBack`
+ * false unless given.
  */
 export function envWithStandIn(queue: StandIn, vars: Partial<Env> | Record<string, string> = {}): Env {
-	const stub = { cancel: async () => true, ...queue };
+	const stub = { cancel: async () => true, handBack: async () => false, ...queue };
 	const getByName = vi.fn((_name: string) => stub);
 	return { ...env, ...vars, GATEWAY_QUEUE: { getByName } } as unknown as Env;
 }
