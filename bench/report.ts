@@ -477,7 +477,7 @@ function overheadSection(all: RuntimeResults[]): string[] {
 					overheads
 						.map(([runtime, o]) =>
 							o.probes
-								? `${label(runtime)}: RPC answered at once ${ms(o.probes.rpcCpuMsPerRequest, 2)} ms, answered from a timer after a commit (the floor of a held grant) ${ms(o.probes.heldCpuMsPerRequest, 2)} ms`
+								? `${label(runtime)}: RPC answered at once ${ms(o.probes.rpcCpuMsPerRequest, 2)} ms, answered from a timer after a commit (the floor of a held grant) ${ms(o.probes.heldCpuMsPerRequest, 2)} ms; a wake-up of an object (a timer, then a commit) ${ms(o.probes.wakeUpCpuMs, 2)} ms`
 								: `${label(runtime)}: –`,
 						)
 						.join("; ") +

@@ -59,6 +59,8 @@ export interface FloorProbes {
 	 */
 	rpcCpuMsPerRequest: number;
 	heldCpuMsPerRequest: number;
+	/** workerd's CPU per wake-up of an object (a timer, then one row committed), 40 of them 50 ms apart within one call. */
+	wakeUpCpuMs: number;
 }
 
 /** As many requests at once as the largest start-up batch, for the floor of the CPU per grant. */
@@ -126,12 +128,24 @@ export async function overhead(
 	const rpcCpuMsPerRequest = probes ? await cpuOf(() => `/_bench/rpc?queue=${floorQueue}`) : 0;
 	// Answered over 200 ms, like a start-up's rounds, each in a turn of its own.
 	const heldCpuMsPerRequest = probes ? await cpuOf((index) => `/_bench/held?queue=${floorQueue}&ms=${index % 200}`) : 0;
+	const wakeUpCpuMs = probes
+		? (await cpuPerRequest(server, 1, () =>
+				getJson(`${server.url}/_bench/wake-ups?queue=${floorQueue}&rounds=40&ms=50`),
+			)) / 40
+		: 0;
 	return {
 		rounds,
 		grantMs: grant,
 		healthMs: health,
 		...(probes && {
-			probes: { plainMs: of("plain"), rpcMs: of("rpc"), floorMs: of("floor"), rpcCpuMsPerRequest, heldCpuMsPerRequest },
+			probes: {
+				plainMs: of("plain"),
+				rpcMs: of("rpc"),
+				floorMs: of("floor"),
+				rpcCpuMsPerRequest,
+				heldCpuMsPerRequest,
+				wakeUpCpuMs,
+			},
 		}),
 		ratioOfMedians: grant.p50 / health.p50,
 		grantsThatWaited,

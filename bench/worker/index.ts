@@ -125,6 +125,12 @@ export class BenchQueue extends GatewayQueue {
 		return this.floor();
 	}
 
+	/** `rounds` wake-ups of the object, `delayMs` apart, each from a timer and committing one row: what a round costs the runtime. */
+	async wakeUps(rounds: number, delayMs: number): Promise<number> {
+		for (let round = 0; round < rounds; round++) await this.held(delayMs);
+		return rounds;
+	}
+
 	/** A call into the object that writes nothing. */
 	ping(): number {
 		return Date.now();
@@ -182,6 +188,13 @@ export default {
 				return Response.json({ at: await (await stubOf(env, queue)).floor() });
 			case "/_bench/held":
 				return Response.json({ at: await (await stubOf(env, queue)).held(Number(url.searchParams.get("ms") ?? 0)) });
+			case "/_bench/wake-ups":
+				return Response.json({
+					rounds: await (await stubOf(env, queue)).wakeUps(
+						Number(url.searchParams.get("rounds") ?? 1),
+						Number(url.searchParams.get("ms") ?? 50),
+					),
+				});
 			case "/_bench/plain":
 				return Response.json({ status: "ok" });
 			case "/_bench/rpc":
