@@ -164,8 +164,21 @@ for (const maxConcurrency of smoke || !included("alarm-only") ? [] : concurrenci
 for (const runtime of selected) {
 	const capacityRuns = of(runtime).capacity;
 	const heldLimit = runtime === "wrangler" ? wranglerHeldLimit : largestBurst;
-	// I = 200 ms: the overhead (scenario 3) and many queues at once.
-	if (smoke || included("overhead") || included("queues")) {
+	// I = 200 ms: the overhead (scenario 3), without the inspector: workerd with one sends it every
+	// console.log, which made an idle grant's log line cost about 0.3 ms here.
+	if (!smoke && included("overhead")) {
+		await withServer(
+			runtime,
+			{ MAX_CONCURRENCY: "16" },
+			async (server) => {
+				progress(`${runtime}: overhead: idle bucket against /_/health and the floor probes`);
+				of(runtime).overhead = await overhead(server, 300, 16, intervalMs, true);
+			},
+			{ configPath: benchWorkerConfig },
+		);
+	}
+	// Many queues at once; the inspector gives the heap when full.
+	if (smoke || included("queues")) {
 		await withServer(
 			runtime,
 			{ MAX_CONCURRENCY: "16", MAX_WAITERS_PER_QUEUE: "20000" },
@@ -175,9 +188,6 @@ for (const runtime of selected) {
 					capacityRuns.push(await capacity(server, "500 waiters in one queue", 1, 500, 16, intervalMs));
 					progress(`${runtime}: capacity: 160 waiters in one queue, over HTTP`);
 					capacityRuns.push(await httpCapacity(server, "160 waiters in one queue", 1, 160, 16, intervalMs));
-				} else if (included("overhead")) {
-					progress(`${runtime}: overhead: idle bucket against /_/health and the floor probes`);
-					of(runtime).overhead = await overhead(server, 300, 16, intervalMs, true);
 				}
 				if (!smoke && !included("queues")) return;
 				const [queues, perQueue] = smoke ? [10, 20] : [100, 50];

@@ -100,9 +100,12 @@ export async function startSelfHost(options: SelfHostOptions = {}): Promise<Self
 	};
 	const listening = new Promise<void>((resolve, reject) => {
 		const timer = setTimeout(() => reject(new Error("timed out")), options.startTimeoutMs ?? 90_000);
+		// Removed once listening: scanning all the output at each chunk would make the reader of a
+		// busy queue's log lines slower and slower, and workerd's writes to stdout wait for it.
 		const check = () => {
 			if (run.stdout().includes('"event":"self_host_listening"')) {
 				clearTimeout(timer);
+				run.child.stdout?.off("data", check);
 				resolve();
 			}
 		};
