@@ -189,7 +189,6 @@ for (const runtime of selected) {
 					progress(`${runtime}: capacity: 160 waiters in one queue, over HTTP`);
 					capacityRuns.push(await httpCapacity(server, "160 waiters in one queue", 1, 160, 16, intervalMs));
 				}
-				if (!smoke && !included("queues")) return;
 				const [queues, perQueue] = smoke ? [10, 20] : [100, 50];
 				const label = `${queues} queues × ${perQueue} waiters`;
 				progress(`${runtime}: capacity: ${label}, object level`);

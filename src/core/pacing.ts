@@ -78,6 +78,8 @@ export class Pacer<W extends Waiter = Waiter> {
 	readonly #intervalMs: number;
 	readonly #retryGraceMs: number;
 	readonly #lastGrantAtMs = new Map<number, number>();
+	/** Each bucket's latest grant since this pacer began (not persisted): the one `handBack` can take back. */
+	readonly #latestGrants = new Map<number, Grant<W>>();
 	/** Waiting lines per bucket; a Map keeps insertion order, and `set` on a present key keeps its place. */
 	#lines = new Map<number, Map<string, Place<W>>>();
 	readonly #placeOfTicket = new Map<string, { bucket: number; key: string }>();
@@ -286,8 +288,16 @@ export class Pacer<W extends Waiter = Waiter> {
 			this.#placeOfTicket.delete(waiter.ticket);
 			const previousGrantAtMs = this.#lastGrantAtMs.get(bucket);
 			this.#lastGrantAtMs.set(bucket, nowMs);
-			return { waiter, bucket, grantedAtMs: nowMs, dueAtMs, order, previousGrantAtMs };
+			const grant = { waiter, bucket, grantedAtMs: nowMs, dueAtMs, order, previousGrantAtMs };
+			this.#latestGrants.set(bucket, grant);
+			return grant;
 		});
+	}
+
+	/** The grant of `ticket`, while it is still its bucket's latest. */
+	latestGrantOf(ticket: string): Grant<W> | undefined {
+		for (const grant of this.#latestGrants.values()) if (grant.waiter.ticket === ticket) return grant;
+		return undefined;
 	}
 
 	/**
@@ -298,8 +308,10 @@ export class Pacer<W extends Waiter = Waiter> {
 	 * retry already waits, with the retry moved there. A request without a shard has
 	 * no retry to keep a place for. Returns whether the grant was taken back.
 	 */
-	handBack({ waiter, bucket, grantedAtMs, order, previousGrantAtMs }: Grant<W>, nowMs: number): boolean {
-		if (this.#lastGrantAtMs.get(bucket) !== grantedAtMs || this.bucketOf(waiter.shard) !== bucket) return false;
+	handBack(grant: Grant<W>, nowMs: number): boolean {
+		const { waiter, bucket, order, previousGrantAtMs } = grant;
+		if (this.#latestGrants.get(bucket) !== grant) return false;
+		this.#latestGrants.delete(bucket);
 		if (previousGrantAtMs === undefined) this.#lastGrantAtMs.delete(bucket);
 		else this.#lastGrantAtMs.set(bucket, previousGrantAtMs);
 		if (waiter.shard === null || this.#retryGraceMs <= 0) return true;
@@ -350,6 +362,7 @@ export class Pacer<W extends Waiter = Waiter> {
 		this.#lines = new Map();
 		this.#placeOfTicket.clear();
 		this.#lastGrantAtMs.clear();
+		this.#latestGrants.clear();
 		if (latestGrant !== undefined) {
 			for (let bucket = 0; bucket < maxConcurrency; bucket++) this.#lastGrantAtMs.set(bucket, latestGrant);
 		}

@@ -37,8 +37,6 @@ export class Rounds {
 	/** Whether the budget held the line at the last round, and when starts last came back (grants are not late for the wait). */
 	#heldByBudget = false;
 	#startsBackAtMs = 0;
-	/** Each bucket's latest grant: the one `handBack` can still take back. */
-	readonly #latestGrants = new Map<number, Grant<QueueWaiter>>();
 
 	constructor(parts: RoundParts) {
 		this.#pacer = parts.pacer;
@@ -68,10 +66,7 @@ export class Rounds {
 		// The requests left are held from now on: count each once per hold.
 		if (exhausted && !this.#heldByBudget) this.#telemetry.heldAtReserve(this.#pacer.waitingCount, nowMs);
 		this.#heldByBudget = exhausted && this.#sync.known() !== undefined;
-		for (const grant of grants) {
-			this.#telemetry.granted(grant, this.#startsBackAtMs);
-			this.#latestGrants.set(grant.bucket, grant);
-		}
+		for (const grant of grants) this.#telemetry.granted(grant, this.#startsBackAtMs);
 		const places = this.#pacer.takeChanges();
 		const metrics = this.#telemetry.takeChanged(nowMs);
 		if (grants.length > 0 || places.length > 0 || metrics) {
@@ -127,9 +122,8 @@ export class Rounds {
 	 * (`Pacer.handBack`); then a round, since the slot is free again.
 	 */
 	async handBack(ticket: string, nowMs: number): Promise<boolean> {
-		const grant = [...this.#latestGrants.values()].find((latest) => latest.waiter.ticket === ticket);
+		const grant = this.#pacer.latestGrantOf(ticket);
 		if (!grant || !this.#pacer.handBack(grant, nowMs)) return false;
-		this.#latestGrants.delete(grant.bucket);
 		this.#telemetry.handedBack(grant, nowMs);
 		this.#storage.writeHandBack({
 			grant,
@@ -144,7 +138,6 @@ export class Rounds {
 	/** Re-buckets the waiting shards when the number of buckets changes, and persists that. */
 	setConcurrency(maxConcurrency: number): void {
 		if (maxConcurrency === this.#pacer.maxConcurrency) return;
-		this.#latestGrants.clear();
 		this.#pacer.setMaxConcurrency(maxConcurrency);
 		this.#storage.writeConcurrency(maxConcurrency, this.#pacer.lastGrants());
 	}
