@@ -59,6 +59,11 @@ export interface BatchFigures {
 	minimumGivenArrivalsMs: number | null;
 	/** (last grant - first arrival) over `minimumGivenArrivalsMs`; null when that is unknown or 0. */
 	ratioGivenArrivals: number | null;
+	/**
+	 * The bucket that granted last (the makespan's): its grants' lateness added up, split at the
+	 * last arrival: what it lost while requests still came in, and after. Null when arrivals are unknown.
+	 */
+	lastBucketLatenessMs: { whileArriving: number; after: number } | null;
 }
 
 export function batchFigures(grants: GrantRecord[], maxConcurrency: number, intervalMs: number): BatchFigures {
@@ -75,11 +80,18 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 	let worstBucketRatio: number | null = null;
 	const firstLatenessMs: number[] = [];
 	let arrivalOrderViolations = 0;
+	const arrivalsKnown = grants.every((grant) => grant.arrivedAtMs !== undefined);
+	const lastArrivalMs = Math.max(...grants.map((grant) => grant.arrivedAtMs ?? Number.NEGATIVE_INFINITY));
+	let lastBucket: { lastGrantMs: number; whileArriving: number; after: number } | undefined;
 	for (const line of byBucket(grants).values()) {
+		const split = { whileArriving: 0, after: 0 };
 		const first = line[0];
 		const bucketFirstMs = first?.grantedAtMs ?? firstMs;
 		startSpreadMs = Math.max(startSpreadMs, bucketFirstMs - firstMs);
-		if (first?.arrivedAtMs !== undefined) firstLatenessMs.push(first.grantedAtMs - first.arrivedAtMs);
+		if (first?.arrivedAtMs !== undefined) {
+			firstLatenessMs.push(first.grantedAtMs - first.arrivedAtMs);
+			split.whileArriving += first.grantedAtMs - first.arrivedAtMs;
+		}
 		if (line.length > 1) {
 			const bucketRatio = ((line.at(-1)?.grantedAtMs ?? 0) - bucketFirstMs) / ((line.length - 1) * intervalMs);
 			worstBucketRatio = Math.max(worstBucketRatio ?? 0, bucketRatio);
@@ -91,11 +103,15 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 			smallestSpacingMs = smallestSpacingMs === null ? spacingMs : Math.min(smallestSpacingMs, spacingMs);
 			const dueMs = Math.max(previous.grantedAtMs + intervalMs, grant.arrivedAtMs ?? Number.NEGATIVE_INFINITY);
 			latenessMs.push(grant.grantedAtMs - dueMs);
+			if (grant.grantedAtMs <= lastArrivalMs) split.whileArriving += grant.grantedAtMs - dueMs;
+			else split.after += grant.grantedAtMs - dueMs;
 			if (index >= 2) steadyLatenessMs.push(grant.grantedAtMs - dueMs);
 			if (grant.shard < previous.shard) outOfOrder++;
 			latestArrivalMs = Math.max(latestArrivalMs, previous.arrivedAtMs ?? latestArrivalMs);
 			if (grant.arrivedAtMs !== undefined && grant.arrivedAtMs < latestArrivalMs) arrivalOrderViolations++;
 		}
+		const lastGrantMs = line.at(-1)?.grantedAtMs ?? firstMs;
+		if (!lastBucket || lastGrantMs > lastBucket.lastGrantMs) lastBucket = { lastGrantMs, ...split };
 	}
 	const givenArrivals = minimumGivenArrivals(grants, intervalMs);
 	return {
@@ -120,6 +136,8 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 			givenArrivals && givenArrivals.minimumMs > 0
 				? (Math.max(...times) - givenArrivals.firstArrivalMs) / givenArrivals.minimumMs
 				: null,
+		lastBucketLatenessMs:
+			arrivalsKnown && lastBucket ? { whileArriving: lastBucket.whileArriving, after: lastBucket.after } : null,
 	};
 }
 

@@ -54,8 +54,9 @@ export interface FloorProbes {
 	floorMs: Distribution;
 	/**
 	 * workerd's CPU per request for `floorBatch` requests at once (the median of three batches):
-	 * to `GET /_bench/rpc`, and to `GET /_bench/held`, a call the object answers from a timer once one
-	 * row is committed, as it answers a waiting request: what a held grant costs before the queue does anything.
+	 * to `GET /_bench/rpc`, and to `GET /_bench/held`, a call that commits a row as it arrives and that the
+	 * object answers from a timer once a second row is committed, as a waiting request's place and its round:
+	 * what a held grant costs before the queue does anything.
 	 */
 	rpcCpuMsPerRequest: number;
 	heldCpuMsPerRequest: number;
@@ -223,6 +224,8 @@ export interface CapacityRun {
 	arrivalSpreadMs: number | null;
 	/** Every grant's lateness: after its arrival (a bucket's first) or the previous grant + interval, whichever is later. */
 	latenessMs: Distribution;
+	/** The last bucket of the worst queue given its arrivals: its lateness added up while requests came in, and after (HTTP). */
+	lastBucketLatenessMs: BatchFigures["lastBucketLatenessMs"];
 	/**
 	 * workerd's CPU time (whole process) per grant: object level, from full queue(s)
 	 * to the last grant, null when every queue was drained before all were seen full;
@@ -261,6 +264,7 @@ function capacitySummary(
 	| "worstRatioGivenArrivals"
 	| "arrivalSpreadMs"
 	| "latenessMs"
+	| "lastBucketLatenessMs"
 > {
 	const figures: BatchFigures[] = [];
 	let lost = 0;
@@ -275,6 +279,7 @@ function capacitySummary(
 			undefined,
 		);
 	const worst = worstOf((f) => f.makespanRatio);
+	const worstGivenArrivals = worstOf((f) => f.ratioGivenArrivals);
 	const spacings = figures.flatMap((f) => (f.smallestSpacingMs === null ? [] : [f.smallestSpacingMs]));
 	const spreads = figures.flatMap((f) => (f.arrivalSpreadMs === null ? [] : [f.arrivalSpreadMs]));
 	return {
@@ -285,9 +290,10 @@ function capacitySummary(
 		worstMakespanRatio: worst?.makespanRatio ?? null,
 		worstMakespanMs: worst?.makespanMs ?? 0,
 		legalMinimumMs: worst?.legalMinimumMs ?? 0,
-		worstRatioGivenArrivals: worstOf((f) => f.ratioGivenArrivals)?.ratioGivenArrivals ?? null,
+		worstRatioGivenArrivals: worstGivenArrivals?.ratioGivenArrivals ?? null,
 		arrivalSpreadMs: spreads.length > 0 ? Math.max(...spreads) : null,
 		latenessMs: distribution(figures.flatMap((f) => [...f.firstLatenessMs, ...f.latenessMs])),
+		lastBucketLatenessMs: worstGivenArrivals?.lastBucketLatenessMs ?? null,
 	};
 }
 
