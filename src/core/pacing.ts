@@ -169,6 +169,11 @@ export class Pacer<W extends Waiter = Waiter> {
 		}
 	}
 
+	/** Whether a place changed since the last `takeChanges`. */
+	get hasChanges(): boolean {
+		return this.#changes.size > 0;
+	}
+
 	/** What changed since the last call, for the caller to persist: saved places, and keys to delete. */
 	takeChanges(): PlaceChange<W>[] {
 		const changes = [...this.#changes].map(([key, place]) => ({

@@ -6,7 +6,7 @@
  */
 import { identifyLagMs } from "../core/budget";
 import type { GatewayBotResult } from "../core/gateway-bot";
-import type { Grant, Pacer } from "../core/pacing";
+import type { Grant, Pacer, PlaceChange } from "../core/pacing";
 import { recentGrantsWindowMs } from "../core/status";
 import type { DiscordSync } from "./discord-sync";
 import type { QueueWaiter, Refused } from "./rpc";
@@ -26,6 +26,15 @@ export interface RoundParts {
 	setTimer: () => SetTimer;
 }
 
+/**
+ * How long a change of the waiting line may wait for a commit when nothing else
+ * is written: an arrival that is not granted at once is saved with the next
+ * round, or this long after, so the requests arriving together share one commit
+ * instead of one each. A restart within this window forgets their places: their
+ * requests come back (the Worker calls again) and take new ones, behind the places saved.
+ */
+export const placesFlushMs = 50;
+
 export class Rounds {
 	readonly #pacer: Pacer<QueueWaiter>;
 	readonly #storage: QueueStorage;
@@ -37,6 +46,8 @@ export class Rounds {
 	/** Whether the budget held the line at the last round, and when starts last came back (grants are not late for the wait). */
 	#heldByBudget = false;
 	#startsBackAtMs = 0;
+	/** When the waiting line's unsaved changes are written at the latest (`placesFlushMs`). */
+	#placesDueAtMs: number | undefined;
 
 	constructor(parts: RoundParts) {
 		this.#pacer = parts.pacer;
@@ -67,8 +78,8 @@ export class Rounds {
 		if (exhausted && !this.#heldByBudget) this.#telemetry.heldAtReserve(this.#pacer.waitingCount, nowMs);
 		this.#heldByBudget = exhausted && this.#sync.known() !== undefined;
 		for (const grant of grants) this.#telemetry.granted(grant, this.#startsBackAtMs);
-		const places = this.#pacer.takeChanges();
 		const metrics = this.#telemetry.takeChanged(nowMs);
+		const places = this.#placesToWrite(grants.length > 0 || metrics !== undefined, nowMs);
 		if (grants.length > 0 || places.length > 0 || metrics) {
 			// On disk before any response leaves (output gate): a restart still spaces the
 			// next grant of each bucket from these, and still counts the starts they spent.
@@ -84,7 +95,17 @@ export class Rounds {
 		}
 		const budgetRefusal = this.#sync.refusal(nowMs);
 		if (budgetRefusal) for (const waiter of refused) this.answer(waiter.ticket, budgetRefusal, nowMs);
-		await this.#wakeUps.arm(this.#nextWakeAtMs(exhausted), nowMs);
+		await this.#wakeUps.arm(this.#nextWakeAtMs(exhausted), nowMs, this.#placesDueAtMs);
+	}
+
+	/** The line's changes when the round writes anyway or they are due; otherwise they wait, with a time set. */
+	#placesToWrite(writing: boolean, nowMs: number): PlaceChange<QueueWaiter>[] {
+		if (!this.#pacer.hasChanges) this.#placesDueAtMs = undefined;
+		else if (writing || (this.#placesDueAtMs !== undefined && nowMs >= this.#placesDueAtMs)) {
+			this.#placesDueAtMs = undefined;
+			return this.#pacer.takeChanges();
+		} else this.#placesDueAtMs ??= nowMs + placesFlushMs;
+		return [];
 	}
 
 	/**

@@ -44,11 +44,16 @@ export class WakeUps {
 	}
 
 	/**
-	 * Keeps one timer at `atMs` and the alarm within `alarmBackstopMs` after it;
-	 * neither when nothing is due.
+	 * Keeps one timer at `atMs` (or at `timerOnlyAtMs` when earlier) and the alarm
+	 * within `alarmBackstopMs` after `atMs`; neither when nothing is due. What only
+	 * the timer wakes for matters only while the object lives (unsaved changes
+	 * held in memory), so it never moves the alarm.
 	 */
-	async arm(atMs: number | null, nowMs: number): Promise<void> {
-		this.#armTimer(atMs, nowMs);
+	async arm(atMs: number | null, nowMs: number, timerOnlyAtMs?: number): Promise<void> {
+		this.#armTimer(
+			timerOnlyAtMs === undefined || (atMs !== null && atMs <= timerOnlyAtMs) ? atMs : timerOnlyAtMs,
+			nowMs,
+		);
 		if (this.#alarmCovers(atMs)) return;
 		this.#alarmAtMs = atMs === null ? null : atMs + alarmBackstopMs;
 		await this.#storage.setAlarm(this.#alarmAtMs);

@@ -321,6 +321,26 @@ describe("Pacer, places kept for a retry after the client left", () => {
 	});
 });
 
+describe("Pacer, changes to save", () => {
+	it("tells whether a place changed since the last take: an arrival, a grant, an expiry", () => {
+		const pacer = new Pacer({ maxConcurrency: 1, intervalMs, retryGraceMs: 100 });
+		expect(pacer.hasChanges).toBe(false);
+		const leaving = waiter(1);
+		pacer.enqueue(waiter(0));
+		pacer.enqueue(leaving);
+		expect(pacer.hasChanges).toBe(true);
+		expect(pacer.takeChanges().map((change) => change.key)).toEqual(["shard:0", "shard:1"]);
+		expect(pacer.hasChanges).toBe(false);
+		pacer.takeDue(0);
+		expect(pacer.takeChanges()).toEqual([{ key: "shard:0", place: undefined }]);
+		// Leaving keeps the place as saved: nothing to write until it expires.
+		pacer.detach(leaving.ticket, 10);
+		expect(pacer.hasChanges).toBe(false);
+		pacer.takeDue(110);
+		expect(pacer.takeChanges()).toEqual([{ key: "shard:1", place: undefined }]);
+	});
+});
+
 describe("Pacer, a grant handed back (its request never received it)", () => {
 	const retryGraceMs = 10_000;
 	/** Shards 0, 1, 2 in one bucket after a grant at 0: 3 granted at `intervalMs`, 1 and 2 waiting. */

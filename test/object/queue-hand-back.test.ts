@@ -11,6 +11,7 @@ import {
 	hold,
 	intervalMs,
 	queueOnFakeClock,
+	savePlaces,
 	storedOf,
 	waitingCount,
 } from "../support/queue";
@@ -23,6 +24,7 @@ describe("GatewayQueue takes back a grant its request never received", () => {
 		await acquire(stub, acquireRequest(0));
 		const undelivered = acquireRequest(4);
 		const [handedOver, next, last] = await hold(stub, undelivered, 8, 12);
+		await savePlaces(stub, clock);
 		await fireTimerOnTime(stub, clock);
 		expect(await handedOver).toMatchObject({ ok: true, shard: 4 });
 
@@ -34,6 +36,7 @@ describe("GatewayQueue takes back a grant its request never received", () => {
 
 		// The shard's retry goes before shard 12, which came after it.
 		const [retry] = await hold(stub, 4);
+		await savePlaces(stub, clock);
 		await fireTimerOnTime(stub, clock);
 		expect(await retry).toMatchObject({ ok: true, shard: 4, grantedAtMs: firstAtMs + 2 * intervalMs });
 		expect(last.settled()).toBe(false);
@@ -58,6 +61,7 @@ describe("GatewayQueue takes back a grant its request never received", () => {
 		const first = acquireRequest(0);
 		await acquire(stub, first);
 		const [second] = await hold(stub, 4);
+		await savePlaces(stub, clock);
 		await fireTimerOnTime(stub, clock);
 		await second;
 		expect(await stub.handBack(first.ticket)).toBe(false);

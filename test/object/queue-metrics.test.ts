@@ -14,6 +14,7 @@ import {
 	type QueueStub,
 	queueOnFakeClock,
 	resetObject,
+	savePlaces,
 	statusBlindRequest,
 	statusOf,
 	untilWaiting,
@@ -118,6 +119,7 @@ describe("GatewayQueue metrics", () => {
 		const request = acquireRequest(4);
 		void acquire(stub, request).catch(() => "reset");
 		await untilWaiting(stub, 1);
+		await savePlaces(stub, clock);
 		void acquire(stub, request).catch(() => "reset");
 		expect((await metricsOf(stub)).metrics.reattached).toEqual({ deadline: 1, restart: 0 });
 		const restarted = await resetObject(stub, clock);

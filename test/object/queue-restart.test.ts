@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import { restoredTurnHoldMs } from "../../src/object/gateway-queue";
+import { placesFlushMs } from "../../src/object/rounds";
 import type { AcquireResult } from "../../src/object/rpc";
 import {
 	acquire,
@@ -14,6 +15,8 @@ import {
 	queueOnFakeClock,
 	resetObject,
 	retryGraceMs,
+	savedPlacesOf,
+	savePlaces,
 	statusOf,
 	untilWaiting,
 	waitingCount,
@@ -37,6 +40,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const waiting = [4, 8, 12, null].map((shard) => acquireRequest(shard));
 		const before = waiting.map((request) => acquire(stub, request).catch(() => "reset" as const));
 		await untilWaiting(stub, 4);
+		await savePlaces(stub, clock);
 
 		const restarted = await resetObject(stub, clock);
 		expect(await Promise.all(before)).toEqual(["reset", "reset", "reset", "reset"]);
@@ -60,6 +64,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const [gone, back] = [acquireRequest(4), acquireRequest(8)];
 		const before = [gone, back].map((request) => acquire(stub, request).catch(() => "reset"));
 		await untilWaiting(stub, 2);
+		await savePlaces(stub, clock);
 
 		const restarted = await resetObject(stub, clock);
 		await Promise.all(before);
@@ -73,6 +78,52 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		expect(await placeCount(restarted)).toBe(0);
 	});
 
+	it("saves the places of requests arriving together in one write, with the next round or placesFlushMs after the first", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
+		const exec = await runInDurableObject(stub, (_queue, state) => vi.spyOn(state.storage.sql, "exec"));
+		const execCalls = () => runInDurableObject(stub, () => exec.mock.calls.length);
+		const waiting = await hold(stub, 4, 8);
+		clock.advance(placesFlushMs - 1);
+		waiting.push(...(await hold(stub, 12)));
+		expect(await execCalls()).toBe(0);
+		await savePlaces(stub, clock);
+		expect(await execCalls()).toBe(1);
+		expect(await savedPlacesOf(stub)).toEqual([4, 8, 12]);
+
+		// A round that writes anyway takes the line's changes with it.
+		await acquire(stub, acquireRequest(1));
+		waiting.push(...(await hold(stub, 5)));
+		await acquire(stub, acquireRequest(2));
+		expect(await savedPlacesOf(stub)).toEqual([4, 8, 12, 5]);
+		for (let round = 0; round < 8 && clock.timer; round++) await fireTimerOnTime(stub, clock);
+		await Promise.all(waiting);
+		expect(await savedPlacesOf(stub)).toEqual([]);
+	});
+
+	it("forgets the places not saved yet (a restart within placesFlushMs of their arrival): their requests come back behind the saved ones, each granted once", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
+		const [saved, unsaved] = [acquireRequest(4), acquireRequest(8)];
+		const savedBefore = acquire(stub, saved).catch(() => "reset");
+		await untilWaiting(stub, 1);
+		await savePlaces(stub, clock);
+		const unsavedBefore = acquire(stub, unsaved).catch(() => "reset");
+		await untilWaiting(stub, 2);
+
+		const restarted = await resetObject(stub, clock);
+		await Promise.all([savedBefore, unsavedBefore]);
+		// Read back on the first call: one place.
+		expect((await statusOf(restarted)).waiting).toBe(0);
+		expect(await placeCount(restarted)).toBe(1);
+		// The unsaved request's retry lands first; the saved place still goes first.
+		const after = [acquire(restarted, unsaved), acquire(restarted, saved)];
+		await untilWaiting(restarted, 2);
+		const grants = await grantsOf(restarted, clock, after);
+		expect(grants.map((grant) => grant.shard)).toEqual([4, 8]);
+		expect(await placeCount(restarted)).toBe(0);
+	});
+
 	it("keeps the place of a request that was superseded before the restart for the newer request only", async () => {
 		const { stub, clock } = await queueOnFakeClock();
 		expect(await acquire(stub, acquireRequest(0))).toMatchObject({ ok: true });
@@ -81,6 +132,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const newer = acquireRequest(4);
 		const newerAnswer = acquire(stub, newer).catch(() => "reset");
 		expect(await olderAnswer).toEqual({ ok: false, error: "superseded" });
+		await savePlaces(stub, clock);
 
 		const restarted = await resetObject(stub, clock);
 		await newerAnswer;
@@ -96,6 +148,7 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		const [first] = await hold(stub, request);
 		const second = acquire(stub, request);
 		expect(await waitingCount(stub)).toBe(1);
+		await savePlaces(stub, clock);
 		await fireTimerOnTime(stub, clock);
 		const [a, b] = await Promise.all([first, second]);
 		expect(a).toMatchObject({ ok: true, shard: 4 });
@@ -118,6 +171,9 @@ describe("GatewayQueue across a restart while requests wait", () => {
 		clock.advance(100);
 		await acquire(stub, acquireRequest(1));
 		const [later] = await hold(stub, 5);
+		expect(await count()).toEqual([0, 1]);
+		// Saving the places moves neither the alarm (an evicted object has none in memory) nor the grants.
+		await savePlaces(stub, clock);
 		expect(await count()).toEqual([0, 1]);
 		await fireTimerOnTime(stub, clock);
 		expect(await count()).toEqual([0, 1]);

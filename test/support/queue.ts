@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { expect, vi } from "vitest";
 import type { QueueView, RecentGrant } from "../../src/core/status";
 import type { GatewayQueue } from "../../src/object/gateway-queue";
+import { placesFlushMs } from "../../src/object/rounds";
 import type { AcquireRequest, AcquireResult } from "../../src/object/rpc";
 import { QueueStorage, type StoredQueue } from "../../src/object/storage";
 import { timerLeadMs } from "../../src/object/wake-ups";
@@ -66,6 +67,15 @@ export async function fireTimerOnTime(stub: QueueStub, clock: FakeClock): Promis
 	if (!clock.timer) return false;
 	clock.now = Math.max(clock.now, clock.timer.atMs + timerLeadMs);
 	return fireTimer(stub, clock);
+}
+
+/**
+ * Lets the object save its waiting line's unsaved changes, as it does `placesFlushMs`
+ * after them when no round writes first: the clock moves there and the timer fires.
+ */
+export async function savePlaces(stub: QueueStub, clock: FakeClock): Promise<void> {
+	clock.advance(placesFlushMs);
+	await fireTimerOnTime(stub, clock);
 }
 
 /** Fires the object's pending timer inside the object, as `setTimeout` would; false when none is pending. */
@@ -208,6 +218,16 @@ export async function storedOf(stub: QueueStub): Promise<StoredQueue> {
 /** Every grant the object's history holds, oldest first. */
 export async function grantHistoryOf(stub: QueueStub): Promise<RecentGrant[]> {
 	return runInDurableObject(stub, (_queue, state) => storageOf(state).recentGrants(0, Number.MAX_SAFE_INTEGER));
+}
+
+/** The shards of the waiting line the object has saved, in line order. */
+export async function savedPlacesOf(stub: QueueStub): Promise<(number | null)[]> {
+	return runInDurableObject(stub, (_queue, state) =>
+		storageOf(state)
+			.places()
+			.sort((a, b) => a.order - b.order)
+			.map((place) => place.waiter.shard),
+	);
 }
 
 const storageOf = (state: DurableObjectState) =>
