@@ -61,12 +61,22 @@ export interface BatchFigures {
 	ratioGivenArrivals: number | null;
 	/**
 	 * The bucket that granted last (the makespan's): its grants' lateness added up, split at the
-	 * last arrival: what it lost while requests still came in, and after. Null when arrivals are unknown.
+	 * end of the intake (the run's last arrival): what it lost while requests still came in, and
+	 * after. Null when arrivals are unknown.
 	 */
 	lastBucketLatenessMs: { whileArriving: number; after: number } | null;
 }
 
-export function batchFigures(grants: GrantRecord[], maxConcurrency: number, intervalMs: number): BatchFigures {
+/**
+ * `intakeEndMs`: when the last request of the run came in, when other queues' requests
+ * shared the thread (by default the last arrival of these grants).
+ */
+export function batchFigures(
+	grants: GrantRecord[],
+	maxConcurrency: number,
+	intervalMs: number,
+	intakeEndMs = lastArrivalOf(grants),
+): BatchFigures {
 	const times = grants.map((grant) => grant.grantedAtMs);
 	const firstMs = Math.min(...times);
 	const makespanMs = Math.max(...times) - firstMs;
@@ -81,7 +91,6 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 	const firstLatenessMs: number[] = [];
 	let arrivalOrderViolations = 0;
 	const arrivalsKnown = grants.every((grant) => grant.arrivedAtMs !== undefined);
-	const lastArrivalMs = Math.max(...grants.map((grant) => grant.arrivedAtMs ?? Number.NEGATIVE_INFINITY));
 	let lastBucket: { lastGrantMs: number; whileArriving: number; after: number } | undefined;
 	for (const line of byBucket(grants).values()) {
 		const split = { whileArriving: 0, after: 0 };
@@ -90,7 +99,8 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 		startSpreadMs = Math.max(startSpreadMs, bucketFirstMs - firstMs);
 		if (first?.arrivedAtMs !== undefined) {
 			firstLatenessMs.push(first.grantedAtMs - first.arrivedAtMs);
-			split.whileArriving += first.grantedAtMs - first.arrivedAtMs;
+			if (first.grantedAtMs <= intakeEndMs) split.whileArriving += first.grantedAtMs - first.arrivedAtMs;
+			else split.after += first.grantedAtMs - first.arrivedAtMs;
 		}
 		if (line.length > 1) {
 			const bucketRatio = ((line.at(-1)?.grantedAtMs ?? 0) - bucketFirstMs) / ((line.length - 1) * intervalMs);
@@ -103,7 +113,7 @@ export function batchFigures(grants: GrantRecord[], maxConcurrency: number, inte
 			smallestSpacingMs = smallestSpacingMs === null ? spacingMs : Math.min(smallestSpacingMs, spacingMs);
 			const dueMs = Math.max(previous.grantedAtMs + intervalMs, grant.arrivedAtMs ?? Number.NEGATIVE_INFINITY);
 			latenessMs.push(grant.grantedAtMs - dueMs);
-			if (grant.grantedAtMs <= lastArrivalMs) split.whileArriving += grant.grantedAtMs - dueMs;
+			if (grant.grantedAtMs <= intakeEndMs) split.whileArriving += grant.grantedAtMs - dueMs;
 			else split.after += grant.grantedAtMs - dueMs;
 			if (index >= 2) steadyLatenessMs.push(grant.grantedAtMs - dueMs);
 			if (grant.shard < previous.shard) outOfOrder++;
@@ -169,6 +179,11 @@ function minimumGivenArrivals(
 		idealLastMs = Math.max(idealLastMs, atMs);
 	}
 	return { firstArrivalMs, arrivalSpreadMs: lastArrivalMs - firstArrivalMs, minimumMs: idealLastMs - firstArrivalMs };
+}
+
+/** The last arrival among these grants (-Infinity when none is known). */
+export function lastArrivalOf(grants: GrantRecord[]): number {
+	return Math.max(...grants.map((grant) => grant.arrivedAtMs ?? Number.NEGATIVE_INFINITY));
 }
 
 /** Grants per bucket, each bucket's in grant order. */

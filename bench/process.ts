@@ -49,6 +49,67 @@ export async function sampleWorkerd(server: QueueServer): Promise<ProcessSample>
 	return { rssBytes, cpuMs: cpuNs / 1e6 };
 }
 
+/** When it was taken, and each workerd thread's CPU time so far (ms), by thread id. */
+export interface ThreadSample {
+	atMs: number;
+	cpuMsByThread: Map<string, number>;
+}
+
+async function sampleThreads(server: QueueServer): Promise<ThreadSample> {
+	const cpuMsByThread = new Map<string, number>();
+	for (const pid of await workerdPids(server)) {
+		try {
+			for (const thread of await readdir(`/proc/${pid}/task`)) {
+				const schedstat = await readFile(`/proc/${pid}/task/${thread}/schedstat`, "utf8");
+				cpuMsByThread.set(thread, Number(schedstat.split(" ")[0]) / 1e6);
+			}
+		} catch {
+			// The process ended meanwhile.
+		}
+	}
+	return { atMs: Date.now(), cpuMsByThread };
+}
+
+/**
+ * Samples workerd's threads every `everyMs` until stopped: locally one thread
+ * takes the requests in and runs every object, so how busy it was over a stretch
+ * tells whether timers had to wait for it.
+ */
+export function sampleThreadsEvery(server: QueueServer, everyMs: number): { stop(): Promise<ThreadSample[]> } {
+	const samples: ThreadSample[] = [];
+	let stopped = false;
+	const running = (async () => {
+		while (!stopped) {
+			samples.push(await sampleThreads(server));
+			await new Promise((resolve) => setTimeout(resolve, everyMs));
+		}
+		samples.push(await sampleThreads(server));
+	})();
+	return {
+		stop: async () => {
+			stopped = true;
+			await running;
+			return samples;
+		},
+	};
+}
+
+/**
+ * The busiest thread's CPU time over wall time between the samples around
+ * `fromMs`..`toMs` (the last before the start, the first after the end); null
+ * when fewer than two samples span it.
+ */
+export function busiestThreadShare(samples: ThreadSample[], fromMs: number, toMs: number): number | null {
+	const first = samples.findLast((sample) => sample.atMs <= fromMs) ?? samples[0];
+	const last = samples.find((sample) => sample.atMs >= toMs) ?? samples.at(-1);
+	if (!first || !last || last.atMs <= first.atMs) return null;
+	let busiestMs = 0;
+	for (const [thread, cpuMs] of last.cpuMsByThread) {
+		busiestMs = Math.max(busiestMs, cpuMs - (first.cpuMsByThread.get(thread) ?? 0));
+	}
+	return busiestMs / (last.atMs - first.atMs);
+}
+
 /**
  * The Worker isolate's V8 heap in use, through the DevTools protocol of the
  * server's inspector (the Worker and its objects share one isolate locally; workerd

@@ -158,9 +158,14 @@ function ratioOutcome(values: (number | null | undefined)[], limit: number): Goa
 }
 
 /** Where a burst's makespan went: its last bucket's lateness while the one thread still took requests in, and after. */
-function lostWhileArriving({ whileArriving, after }: { whileArriving: number; after: number }): string {
-	return `its last bucket ${whileArriving} ms late in all while requests came in, ${after} ms after`;
+function lostWhileArriving(run: CapacityRun): string {
+	if (!run.lastBucketLatenessMs) return "";
+	const { whileArriving, after } = run.lastBucketLatenessMs;
+	const busy = run.threadBusy === null ? "" : ` (workerd's busiest thread ${percent(run.threadBusy)} busy then)`;
+	return `; its last bucket ${whileArriving} ms late in all while requests came in${busy}, ${after} ms after`;
 }
+
+const percent = (share: number) => `${Math.round(share * 100)}%`;
 
 function burstOutcome(run: CapacityRun | undefined, whyNot: string): GoalOutcome {
 	if (!run) return notRun(whyNot);
@@ -170,7 +175,7 @@ function burstOutcome(run: CapacityRun | undefined, whyNot: string): GoalOutcome
 			`${count(run.granted)} / ${count(total)} granted; p99 ${run.latenessMs.p99} ms;` +
 			` ${ratio(run.worstMakespanRatio)} (requests in over ${ms((run.arrivalSpreadMs ?? 0) / 1000, 1)} s;` +
 			` ${ratio(run.worstRatioGivenArrivals)} given arrivals)` +
-			(run.lastBucketLatenessMs ? `; ${lostWhileArriving(run.lastBucketLatenessMs)}` : ""),
+			lostWhileArriving(run),
 		met:
 			run.granted === total &&
 			run.lost + run.refused + run.outOfOrder === 0 &&
@@ -201,9 +206,9 @@ function spacingOutcome(r: RuntimeResults): GoalOutcome {
 }
 
 const cpuGoal = (limitMs: number) =>
-	`≤ ${limitMs} ms; or, where the floor (256 calls at once, each committing a row as it arrives and answered from a` +
-	` timer once a second row is committed: a grant's place and its round, none of the queue's work; CPU per call)` +
-	` is itself over that, ≤ ${targets.cpuOverFloor}x the floor`;
+	`≤ ${limitMs} ms; or, where the floor (256 calls at once that the object answers from a timer once one row is` +
+	` committed, as it answers a waiting request, none of the queue's work: CPU per call) is itself over that,` +
+	` ≤ ${targets.cpuOverFloor}x the floor`;
 
 function computeGoals(results: RunResults): Goal[] {
 	const burst = results.largestBurst;
@@ -258,9 +263,7 @@ function computeGoals(results: RunResults): Goal[] {
 				const run = capacityOf(r, "http", 100, 50);
 				if (!run) return notRun(r.runtime === "wrangler" ? wranglerManyNotRun : "not run");
 				return {
-					measured:
-						`${ratio(run.worstRatioGivenArrivals)}; p99 lateness ${run.latenessMs.p99} ms` +
-						(run.lastBucketLatenessMs ? `; ${lostWhileArriving(run.lastBucketLatenessMs)}` : ""),
+					measured: `${ratio(run.worstRatioGivenArrivals)}; p99 lateness ${run.latenessMs.p99} ms${lostWhileArriving(run)}`,
 					met: run.worstRatioGivenArrivals !== null && run.worstRatioGivenArrivals <= targets.manyQueuesRatio,
 				};
 			},
@@ -273,7 +276,11 @@ function computeGoals(results: RunResults): Goal[] {
 				const run = capacityOf(r, "object", 100, 50);
 				if (!run) return notRun();
 				return {
-					measured: `${ratio(run.worstMakespanRatio)}; p99 lateness ${run.latenessMs.p99} ms`,
+					measured:
+						`${ratio(run.worstMakespanRatio)}; p99 lateness ${run.latenessMs.p99} ms` +
+						(run.threadBusy === null
+							? ""
+							: `; workerd's busiest thread ${percent(run.threadBusy)} busy while they drained`),
 					met: run.worstMakespanRatio !== null && run.worstMakespanRatio <= targets.manyQueuesRatio,
 				};
 			},
@@ -486,7 +493,7 @@ function overheadSection(all: RuntimeResults[]): string[] {
 					overheads
 						.map(([runtime, o]) =>
 							o.probes
-								? `${label(runtime)}: RPC answered at once ${ms(o.probes.rpcCpuMsPerRequest, 2)} ms, a row committed on arrival, answered from a timer after a second commit (the floor of a held grant) ${ms(o.probes.heldCpuMsPerRequest, 2)} ms; a wake-up of an object (a timer, then a commit) ${ms(o.probes.wakeUpCpuMs, 2)} ms`
+								? `${label(runtime)}: RPC answered at once ${ms(o.probes.rpcCpuMsPerRequest, 2)} ms, answered from a timer after a commit (the floor of a held grant) ${ms(o.probes.heldCpuMsPerRequest, 2)} ms; a wake-up of an object (a timer, then a commit) ${ms(o.probes.wakeUpCpuMs, 2)} ms`
 								: `${label(runtime)}: –`,
 						)
 						.join("; ") +

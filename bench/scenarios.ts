@@ -1,9 +1,16 @@
 /** The bench's scenarios, each against a running server (`wrangler dev` or self-hosted workerd). */
 
 import { loadavg } from "node:os";
-import { type BatchFigures, batchFigures, type Distribution, distribution, type GrantRecord } from "./analysis.ts";
+import {
+	type BatchFigures,
+	batchFigures,
+	type Distribution,
+	distribution,
+	type GrantRecord,
+	lastArrivalOf,
+} from "./analysis.ts";
 import { freshQueueName, getJson, requestGrant, sleep, warmUp } from "./client.ts";
-import { isolateHeapUsedBytes, sampleWorkerd } from "./process.ts";
+import { busiestThreadShare, isolateHeapUsedBytes, sampleThreadsEvery, sampleWorkerd } from "./process.ts";
 import type { QueueServer } from "./servers.ts";
 
 export interface StartupRun {
@@ -15,6 +22,9 @@ export interface StartupRun {
 	loadAverage: number;
 	grants: GrantRecord[];
 }
+
+/** How often the capacity runs sample workerd's threads (reading /proc costs the bench a little CPU). */
+const threadSampleEveryMs = 100;
 
 /** Scenario 1 (and the data of 2): `shards` requests at once, each to its own shard. */
 export async function startupRun(
@@ -54,9 +64,8 @@ export interface FloorProbes {
 	floorMs: Distribution;
 	/**
 	 * workerd's CPU per request for `floorBatch` requests at once (the median of three batches):
-	 * to `GET /_bench/rpc`, and to `GET /_bench/held`, a call that commits a row as it arrives and that the
-	 * object answers from a timer once a second row is committed, as a waiting request's place and its round:
-	 * what a held grant costs before the queue does anything.
+	 * to `GET /_bench/rpc`, and to `GET /_bench/held`, a call the object answers from a timer once one
+	 * row is committed, as it answers a waiting request: what a held grant costs before the queue does anything.
 	 */
 	rpcCpuMsPerRequest: number;
 	heldCpuMsPerRequest: number;
@@ -224,6 +233,11 @@ export interface CapacityRun {
 	arrivalSpreadMs: number | null;
 	/** Every grant's lateness: after its arrival (a bucket's first) or the previous grant + interval, whichever is later. */
 	latenessMs: Distribution;
+	/**
+	 * How busy workerd's busiest thread was (CPU over wall time): over HTTP while the requests
+	 * came in (first to last arrival), at object level from full to drained; null when unmeasured.
+	 */
+	threadBusy: number | null;
 	/** The last bucket of the worst queue given its arrivals: its lateness added up while requests came in, and after (HTTP). */
 	lastBucketLatenessMs: BatchFigures["lastBucketLatenessMs"];
 	/**
@@ -268,10 +282,11 @@ function capacitySummary(
 > {
 	const figures: BatchFigures[] = [];
 	let lost = 0;
+	const intakeEndMs = lastArrivalOf(perQueue.flatMap((queue) => queue.grants));
 	for (const { grants, missing } of perQueue) {
 		const shards = new Set(grants.map((grant) => grant.shard));
 		lost += waitersPerQueue - missing - shards.size + (grants.length - shards.size);
-		if (grants.length > 0) figures.push(batchFigures(grants, maxConcurrency, intervalMs));
+		if (grants.length > 0) figures.push(batchFigures(grants, maxConcurrency, intervalMs, intakeEndMs));
 	}
 	const worstOf = (ratio: (f: BatchFigures) => number | null) =>
 		figures.reduce<BatchFigures | undefined>(
@@ -331,7 +346,12 @@ export async function capacity(
 	const full = await sampleWorkerd(server);
 	const drainedBeforeFull = answered.size === names.length;
 	const heapBytesWhenFull = await isolateHeapUsedBytes(server);
-	const results = await answers;
+	const sampler = sampleThreadsEvery(server, threadSampleEveryMs);
+	const fullAtMs = Date.now();
+	const results = await answers.finally(() => sampler.stop());
+	const drainedAtMs = Date.now();
+	const samples = await sampler.stop();
+	const threadBusy = drainedBeforeFull ? null : busiestThreadShare(samples, fullAtMs, drainedAtMs);
 	const drained = await sampleWorkerd(server);
 	const durationMs = performance.now() - startMs;
 
@@ -355,6 +375,7 @@ export async function capacity(
 		refused: results.reduce((sum, result) => sum + result.refused.length, 0),
 		...summary,
 		workerdCpuMsPerGrant: drainedBeforeFull ? null : (drained.cpuMs - full.cpuMs) / Math.max(1, summary.granted),
+		threadBusy,
 		...(heapBytesWhenFull !== undefined && { heapBytesWhenFull }),
 		rssBytesWhenFull: full.rssBytes,
 		durationMs,
@@ -407,6 +428,7 @@ export async function httpCapacity(
 			);
 		}
 	}
+	const sampler = sampleThreadsEvery(server, threadSampleEveryMs);
 	// All in: every request is waiting in its queue or answered (one queue only: polling many would perturb them).
 	let whenFull: { heapBytes?: number; rssBytes: number } | undefined;
 	if (queues === 1 && names[0] !== undefined) {
@@ -418,10 +440,12 @@ export async function httpCapacity(
 			whenFull = { rssBytes: sample.rssBytes, ...(heapBytes !== undefined && { heapBytes }) };
 		}
 	}
-	await Promise.all(requests);
+	await Promise.all(requests).finally(() => sampler.stop());
+	const samples = await sampler.stop();
 	const after = await sampleWorkerd(server);
 	const durationMs = performance.now() - startMs;
 	const summary = capacitySummary(perQueue, waitersPerQueue, maxConcurrency, intervalMs, false);
+	const arrivals = perQueue.flatMap((queue) => queue.grants.map((grant) => grant.arrivedAtMs ?? Number.NaN));
 	return {
 		label,
 		method: "http",
@@ -433,6 +457,7 @@ export async function httpCapacity(
 		...(firstFailure !== undefined && { firstFailure: firstFailure.slice(0, 300) }),
 		...summary,
 		workerdCpuMsPerGrant: (after.cpuMs - before.cpuMs) / Math.max(1, summary.granted),
+		threadBusy: busiestThreadShare(samples, Math.min(...arrivals), Math.max(...arrivals)),
 		...(whenFull?.heapBytes !== undefined && { heapBytesWhenFull: whenFull.heapBytes }),
 		...(whenFull && { rssBytesWhenFull: whenFull.rssBytes }),
 		rssBytesBefore: before.rssBytes,

@@ -117,13 +117,11 @@ export class BenchQueue extends GatewayQueue {
 	}
 
 	/**
-	 * The floor of a held grant: a call that writes one row as it arrives (its
-	 * place), committed with its turn, and that the object answers later, from a
-	 * timer, once a second row is committed (its round): what the runtime charges
-	 * for a grant's two durable steps, with none of the queue's work.
+	 * The floor of a held grant: a call the object answers later, from a timer,
+	 * once one row is committed (as it answers a waiting request, whose place
+	 * goes with a round's commit): what the runtime charges before the queue does anything.
 	 */
 	async held(delayMs: number): Promise<number> {
-		this.ctx.storage.sql.exec("INSERT OR REPLACE INTO bench_floor (id, at_ms) VALUES (2, ?)", Date.now());
 		await new Promise((resolve) => setTimeout(resolve, delayMs));
 		return this.floor();
 	}
