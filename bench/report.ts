@@ -1,7 +1,7 @@
 /** The bench's results: the goals, the Markdown tables, and what makes a run fail. */
-import type { Distribution } from "./analysis.ts";
+import { type Distribution, distribution } from "./analysis.ts";
 import { filesNeeded } from "./limits.ts";
-import type { CapacityRun, MemorySample, Overhead, StartupRun, Takeover } from "./scenarios.ts";
+import type { CapacityRun, MemorySample, Overhead, RepeatedFigures, StartupRun, Takeover } from "./scenarios.ts";
 import { type Runtime, runtimeLabels } from "./servers.ts";
 
 /** Every scenario's figures under one runtime. */
@@ -139,14 +139,31 @@ function cpuOutcome(r: RuntimeResults, runs: (StartupRun | undefined)[], limitMs
 	const loads = [...new Set(found.map((run) => run.loadAverage))].join(" / ");
 	const floorMs = r.overhead?.probes?.heldCpuMsPerRequest;
 	const allowedMs = Math.max(limitMs, targets.cpuOverFloor * (floorMs ?? 0));
-	const measured = `${found.map((run) => ms(run.workerdCpuMsPerGrant, 2)).join(" / ")} ms (load ${loads})`;
+	const cpuMs = found.map((run) => medianOfRuns(run, "workerdCpuMsPerGrant") ?? run.workerdCpuMsPerGrant);
+	const measured = `${cpuMs.map((value) => ms(value, 2)).join(" / ")} ms${runsNote(found)} (load ${loads})`;
 	return {
 		measured:
 			floorMs === undefined
 				? measured
-				: `${measured}; floor ${ms(floorMs, 2)} ms, grant ${found.map((run) => (run.workerdCpuMsPerGrant / floorMs).toFixed(2)).join(" / ")}x floor`,
-		met: found.length === runs.length && found.every((run) => run.workerdCpuMsPerGrant <= allowedMs),
+				: `${measured}; floor ${ms(floorMs, 2)} ms, grant ${cpuMs.map((value) => (value / floorMs).toFixed(2)).join(" / ")}x floor`,
+		met: found.length === runs.length && cpuMs.every((value) => value <= allowedMs),
 	};
+}
+
+/** A repeated case's median of one figure; the run's own figure when it ran once. */
+function medianOfRuns(run: StartupRun | undefined, figure: keyof RepeatedFigures): number | null | undefined {
+	if (!run) return undefined;
+	const repeated: readonly (number | null)[] | undefined = run.repeats?.[figure];
+	const values = repeated?.filter((value): value is number => value !== null);
+	if (!values || values.length === 0)
+		return figure === "workerdCpuMsPerGrant" ? run.workerdCpuMsPerGrant : run.figures[figure];
+	return distribution(values).p50;
+}
+
+/** "median of N runs: a, b, c" for cases that ran more than once. */
+function runsNote(runs: StartupRun[]): string {
+	const counts = runs.map((run) => run.repeats?.workerdCpuMsPerGrant.length ?? 1);
+	return counts.some((count) => count > 1) ? ` (medians of ${counts.join(" / ")} runs)` : "";
 }
 
 function ratioOutcome(values: (number | null | undefined)[], limit: number): GoalOutcome {
@@ -233,14 +250,21 @@ function computeGoals(results: RunResults): Goal[] {
 		goal(results, "CPU per grant, 64 / 256 shards at max_concurrency 4", cpuGoal(targets.cpuPerGrantAt4Ms), (r) =>
 			cpuOutcome(r, [startupOf(r, 64, 4), startupOf(r, 256, 4)], targets.cpuPerGrantAt4Ms),
 		),
-		goal(results, "worst bucket, from its own first grant, 256 / 16", `≤ ${targets.worstBucketRatio}`, (r) =>
-			ratioOutcome([startupOf(r, 256, 16)?.figures.worstBucketRatio], targets.worstBucketRatio),
+		goal(
+			results,
+			"worst bucket, from its own first grant, 256 / 16 (median of the runs)",
+			`≤ ${targets.worstBucketRatio}`,
+			(r) => ratioOutcome([medianOfRuns(startupOf(r, 256, 16), "worstBucketRatio")], targets.worstBucketRatio),
 		),
-		goal(results, "makespan / legal minimum, 64 / 4 and 256 / 4", `≤ ${targets.makespanRatio}`, (r) =>
-			ratioOutcome(
-				[startupOf(r, 64, 4)?.figures.makespanRatio, startupOf(r, 256, 4)?.figures.makespanRatio],
-				targets.makespanRatio,
-			),
+		goal(
+			results,
+			"makespan / legal minimum, 64 / 4 and 256 / 4 (medians of the runs)",
+			`≤ ${targets.makespanRatio}`,
+			(r) =>
+				ratioOutcome(
+					[medianOfRuns(startupOf(r, 64, 4), "makespanRatio"), medianOfRuns(startupOf(r, 256, 4), "makespanRatio")],
+					targets.makespanRatio,
+				),
 		),
 		goal(results, "4,000 shards waiting over HTTP in one queue, 16 buckets, 50 ms", burstGoal, (r) =>
 			burstOutcome(capacityOf(r, "http", 1, 4_000), "not run"),

@@ -21,6 +21,29 @@ export interface StartupRun {
 	/** The machine's 1-minute load average as the batch began (other work perturbs the figures). */
 	loadAverage: number;
 	grants: GrantRecord[];
+	/** A goal's case, run again on the same server: each run's figures, this one's first (the goals take their medians). */
+	repeats?: RepeatedFigures;
+}
+
+export interface RepeatedFigures {
+	workerdCpuMsPerGrant: number[];
+	worstBucketRatio: (number | null)[];
+	makespanRatio: (number | null)[];
+}
+
+/** `startupRun` `times` times over: the first run, with every run's figures beside it. */
+export async function repeatedStartupRun(times: number, ...args: Parameters<typeof startupRun>): Promise<StartupRun> {
+	const runs: StartupRun[] = [];
+	for (let run = 0; run < times; run++) runs.push(await startupRun(...args));
+	const [first] = runs as [StartupRun];
+	return {
+		...first,
+		repeats: {
+			workerdCpuMsPerGrant: runs.map((run) => run.workerdCpuMsPerGrant),
+			worstBucketRatio: runs.map((run) => run.figures.worstBucketRatio),
+			makespanRatio: runs.map((run) => run.figures.makespanRatio),
+		},
+	};
 }
 
 /** How often the capacity runs sample workerd's threads (reading /proc costs the bench a little CPU). */
