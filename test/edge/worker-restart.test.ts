@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { queueObjectName } from "../../src/edge/queue-call";
+import { placesFlushMs } from "../../src/object/rounds";
 import { intervalMs } from "../support/queue";
 import { call, type GrantBody, queueStatusOf, readsRefusals, uniqueQueue } from "../support/worker";
 
@@ -14,6 +15,8 @@ describe("a waiting client across a reset of its queue object (a deploy)", () =>
 		// One that reads refusals sees no refusal either.
 		waiting.push(call(`/${queue}?shard=12`, { headers: readsRefusals }));
 		await vi.waitFor(async () => expect((await queueStatusOf(queue)).waiting).toBe(3));
+		// Their places are on disk `placesFlushMs` after they arrived (a reset before forgets them).
+		await new Promise((resolve) => setTimeout(resolve, placesFlushMs + 50));
 
 		const object = env.GATEWAY_QUEUE.getByName(await queueObjectName(queue, undefined));
 		await runInDurableObject(object, (_queue, state) => state.abort("deploy")).catch(() => "reset");
