@@ -94,13 +94,16 @@ export function batchFigures(
 	let lastBucket: { lastGrantMs: number; whileArriving: number; after: number } | undefined;
 	for (const line of byBucket(grants).values()) {
 		const split = { whileArriving: 0, after: 0 };
+		const addLateness = (grantedAtMs: number, latenessMs: number) => {
+			if (grantedAtMs <= intakeEndMs) split.whileArriving += latenessMs;
+			else split.after += latenessMs;
+		};
 		const first = line[0];
 		const bucketFirstMs = first?.grantedAtMs ?? firstMs;
 		startSpreadMs = Math.max(startSpreadMs, bucketFirstMs - firstMs);
 		if (first?.arrivedAtMs !== undefined) {
 			firstLatenessMs.push(first.grantedAtMs - first.arrivedAtMs);
-			if (first.grantedAtMs <= intakeEndMs) split.whileArriving += first.grantedAtMs - first.arrivedAtMs;
-			else split.after += first.grantedAtMs - first.arrivedAtMs;
+			addLateness(first.grantedAtMs, first.grantedAtMs - first.arrivedAtMs);
 		}
 		if (line.length > 1) {
 			const bucketRatio = ((line.at(-1)?.grantedAtMs ?? 0) - bucketFirstMs) / ((line.length - 1) * intervalMs);
@@ -113,8 +116,7 @@ export function batchFigures(
 			smallestSpacingMs = smallestSpacingMs === null ? spacingMs : Math.min(smallestSpacingMs, spacingMs);
 			const dueMs = Math.max(previous.grantedAtMs + intervalMs, grant.arrivedAtMs ?? Number.NEGATIVE_INFINITY);
 			latenessMs.push(grant.grantedAtMs - dueMs);
-			if (grant.grantedAtMs <= intakeEndMs) split.whileArriving += grant.grantedAtMs - dueMs;
-			else split.after += grant.grantedAtMs - dueMs;
+			addLateness(grant.grantedAtMs, grant.grantedAtMs - dueMs);
 			if (index >= 2) steadyLatenessMs.push(grant.grantedAtMs - dueMs);
 			if (grant.shard < previous.shard) outOfOrder++;
 			latestArrivalMs = Math.max(latestArrivalMs, previous.arrivedAtMs ?? latestArrivalMs);

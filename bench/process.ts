@@ -33,20 +33,27 @@ export interface ProcessSample {
  */
 export async function sampleWorkerd(server: QueueServer): Promise<ProcessSample> {
 	let rssBytes = 0;
-	let cpuNs = 0;
+	let totalCpuMs = 0;
 	for (const pid of await workerdPids(server)) {
 		try {
 			const status = await readFile(`/proc/${pid}/status`, "utf8");
 			rssBytes += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-			for (const thread of await readdir(`/proc/${pid}/task`)) {
-				const schedstat = await readFile(`/proc/${pid}/task/${thread}/schedstat`, "utf8");
-				cpuNs += Number(schedstat.split(" ")[0]);
-			}
+			for (const cpuMs of (await threadCpuMs(pid)).values()) totalCpuMs += cpuMs;
 		} catch {
 			// The process or the thread ended meanwhile.
 		}
 	}
-	return { rssBytes, cpuMs: cpuNs / 1e6 };
+	return { rssBytes, cpuMs: totalCpuMs };
+}
+
+/** Each thread's CPU time so far (ms, from the scheduler's nanoseconds), by thread id. */
+async function threadCpuMs(pid: number): Promise<Map<string, number>> {
+	const cpuMs = new Map<string, number>();
+	for (const thread of await readdir(`/proc/${pid}/task`)) {
+		const schedstat = await readFile(`/proc/${pid}/task/${thread}/schedstat`, "utf8");
+		cpuMs.set(thread, Number(schedstat.split(" ")[0]) / 1e6);
+	}
+	return cpuMs;
 }
 
 /** When it was taken, and each workerd thread's CPU time so far (ms), by thread id. */
@@ -59,10 +66,7 @@ async function sampleThreads(server: QueueServer): Promise<ThreadSample> {
 	const cpuMsByThread = new Map<string, number>();
 	for (const pid of await workerdPids(server)) {
 		try {
-			for (const thread of await readdir(`/proc/${pid}/task`)) {
-				const schedstat = await readFile(`/proc/${pid}/task/${thread}/schedstat`, "utf8");
-				cpuMsByThread.set(thread, Number(schedstat.split(" ")[0]) / 1e6);
-			}
+			for (const [thread, cpuMs] of await threadCpuMs(pid)) cpuMsByThread.set(thread, cpuMs);
 		} catch {
 			// The process ended meanwhile.
 		}

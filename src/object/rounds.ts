@@ -100,12 +100,12 @@ export class Rounds {
 
 	/** The line's changes when the round writes anyway or they are due; otherwise they wait, with a time set. */
 	#placesToWrite(writing: boolean, nowMs: number): PlaceChange<QueueWaiter>[] {
-		if (!this.#pacer.hasChanges) this.#placesDueAtMs = undefined;
-		else if (writing || (this.#placesDueAtMs !== undefined && nowMs >= this.#placesDueAtMs)) {
-			this.#placesDueAtMs = undefined;
-			return this.#pacer.takeChanges();
-		} else this.#placesDueAtMs ??= nowMs + placesFlushMs;
-		return [];
+		if (this.#pacer.hasChanges && !writing && nowMs < (this.#placesDueAtMs ?? Number.POSITIVE_INFINITY)) {
+			this.#placesDueAtMs ??= nowMs + placesFlushMs;
+			return [];
+		}
+		this.#placesDueAtMs = undefined;
+		return this.#pacer.takeChanges();
 	}
 
 	/**

@@ -50,10 +50,7 @@ export class WakeUps {
 	 * held in memory), so it never moves the alarm.
 	 */
 	async arm(atMs: number | null, nowMs: number, timerOnlyAtMs?: number): Promise<void> {
-		this.#armTimer(
-			timerOnlyAtMs === undefined || (atMs !== null && atMs <= timerOnlyAtMs) ? atMs : timerOnlyAtMs,
-			nowMs,
-		);
+		this.#armTimer(timerOnlyAtMs === undefined ? atMs : Math.min(atMs ?? timerOnlyAtMs, timerOnlyAtMs), nowMs);
 		if (this.#alarmCovers(atMs)) return;
 		this.#alarmAtMs = atMs === null ? null : atMs + alarmBackstopMs;
 		await this.#storage.setAlarm(this.#alarmAtMs);
