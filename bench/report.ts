@@ -64,7 +64,7 @@ export const targets = {
 	idleOverFloor: 1.25,
 	cpuPerGrantAt16Ms: 0.5,
 	cpuPerGrantAt4Ms: 0.7,
-	/** Where the floor of a held grant's CPU is over the two goals above, a grant within this factor of it is the floor. */
+	/** Where a case's floor (its calls answered as an ideal queue's rounds) is over the two goals above, a grant within this factor of it is the floor. */
 	cpuOverFloor: 1.25,
 	worstBucketRatio: 1.003,
 	makespanRatio: 1.003,
@@ -132,21 +132,28 @@ function overheadOutcome(r: RuntimeResults): GoalOutcome {
 	};
 }
 
-/** Met under `limitMs`, or within `targets.cpuOverFloor` of the floor of a held grant where that is higher. */
+/** Met under `limitMs`, or within `targets.cpuOverFloor` of each case's floor where that is higher. */
 function cpuOutcome(r: RuntimeResults, runs: (StartupRun | undefined)[], limitMs: number): GoalOutcome {
 	const found = runs.filter((run): run is StartupRun => run !== undefined);
 	if (found.length === 0) return notRun();
 	const loads = [...new Set(found.map((run) => run.loadAverage))].join(" / ");
-	const floorMs = r.overhead?.probes?.heldCpuMsPerRequest;
-	const allowedMs = Math.max(limitMs, targets.cpuOverFloor * (floorMs ?? 0));
 	const cpuMs = found.map((run) => medianOfRuns(run, "workerdCpuMsPerGrant") ?? run.workerdCpuMsPerGrant);
+	const floorsMs = found.map(
+		(run) =>
+			r.overhead?.probes?.roundFloors.find(
+				(floor) => floor.shards === run.figures.shards && floor.maxConcurrency === run.figures.maxConcurrency,
+			)?.cpuMsPerCall,
+	);
 	const measured = `${cpuMs.map((value) => ms(value, 2)).join(" / ")} ms${runsNote(found)} (load ${loads})`;
+	const floorsKnown = floorsMs.every((floor) => floor !== undefined);
 	return {
-		measured:
-			floorMs === undefined
-				? measured
-				: `${measured}; floor ${ms(floorMs, 2)} ms, grant ${cpuMs.map((value) => (value / floorMs).toFixed(2)).join(" / ")}x floor`,
-		met: found.length === runs.length && cpuMs.every((value) => value <= allowedMs),
+		measured: floorsKnown
+			? `${measured}; floor ${floorsMs.map((floor) => ms(floor, 2)).join(" / ")} ms, grant` +
+				` ${cpuMs.map((value, index) => (value / (floorsMs[index] ?? value)).toFixed(2)).join(" / ")}x floor`
+			: measured,
+		met:
+			found.length === runs.length &&
+			cpuMs.every((value, index) => value <= Math.max(limitMs, targets.cpuOverFloor * (floorsMs[index] ?? 0))),
 	};
 }
 
@@ -223,9 +230,9 @@ function spacingOutcome(r: RuntimeResults): GoalOutcome {
 }
 
 const cpuGoal = (limitMs: number) =>
-	`≤ ${limitMs} ms; or, where the floor (256 calls at once that the object answers from a timer once one row is` +
-	` committed, as it answers a waiting request, none of the queue's work: CPU per call) is itself over that,` +
-	` ≤ ${targets.cpuOverFloor}x the floor`;
+	`≤ ${limitMs} ms; or, where the floor (the same calls answered as an ideal queue grants them,` +
+	` max_concurrency at a time and one interval apart, a round one timer and one committed row, none of the` +
+	` queue's work: CPU per call) is itself over that, ≤ ${targets.cpuOverFloor}x the floor`;
 
 function computeGoals(results: RunResults): Goal[] {
 	const burst = results.largestBurst;
@@ -258,13 +265,22 @@ function computeGoals(results: RunResults): Goal[] {
 		),
 		goal(
 			results,
-			"makespan / legal minimum, 64 / 4 and 256 / 4 (medians of the runs)",
+			"makespan / legal minimum given the arrivals, 64 / 4 and 256 / 4 (medians of the runs)",
 			`≤ ${targets.makespanRatio}`,
-			(r) =>
-				ratioOutcome(
-					[medianOfRuns(startupOf(r, 64, 4), "makespanRatio"), medianOfRuns(startupOf(r, 256, 4), "makespanRatio")],
+			(r) => {
+				const runs = [startupOf(r, 64, 4), startupOf(r, 256, 4)];
+				const outcome = ratioOutcome(
+					runs.map((run) => medianOfRuns(run, "ratioGivenArrivals")),
 					targets.makespanRatio,
-				),
+				);
+				if (outcome.met === null) return outcome;
+				const fromFirstGrant = runs.map((run) => ratio(medianOfRuns(run, "makespanRatio"))).join(" / ");
+				const spreads = runs.map((run) => run?.figures.startSpreadMs ?? "–").join(" / ");
+				return {
+					...outcome,
+					measured: `${outcome.measured} (from the first grant ${fromFirstGrant}; the buckets' first grants, each at its first request, spread over ${spreads} ms)`,
+				};
+			},
 		),
 		goal(results, "4,000 shards waiting over HTTP in one queue, 16 buckets, 50 ms", burstGoal, (r) =>
 			burstOutcome(capacityOf(r, "http", 1, 4_000), "not run"),
@@ -513,11 +529,13 @@ function overheadSection(all: RuntimeResults[]): string[] {
 		`Ratio of medians (grant / health): ${overheads.map(([runtime, o]) => `${label(runtime)} ${o.ratioOfMedians.toFixed(2)}`).join("; ")}.` +
 			(overheads.some(([, o]) => o.probes)
 				? ` Floor / health: ${overheads.map(([runtime, o]) => `${label(runtime)} ${o.probes ? (o.probes.floorMs.p50 / o.healthMs.p50).toFixed(2) : "–"}`).join("; ")}.` +
-					" workerd's CPU per call, 256 at once: " +
+					" workerd's CPU per call: " +
 					overheads
 						.map(([runtime, o]) =>
 							o.probes
-								? `${label(runtime)}: RPC answered at once ${ms(o.probes.rpcCpuMsPerRequest, 2)} ms, answered from a timer after a commit (the floor of a held grant) ${ms(o.probes.heldCpuMsPerRequest, 2)} ms; a wake-up of an object (a timer, then a commit) ${ms(o.probes.wakeUpCpuMs, 2)} ms`
+								? `${label(runtime)}: RPC answered at once (256 at once) ${ms(o.probes.rpcCpuMsPerRequest, 2)} ms;` +
+									` answered as an ideal queue's rounds (the floor of a start-up's grants) ${o.probes.roundFloors.map((floor) => `${floor.shards} / ${floor.maxConcurrency} ${ms(floor.cpuMsPerCall, 2)} ms`).join(", ")};` +
+									` a wake-up of an object (a timer, then a commit) ${ms(o.probes.wakeUpCpuMs, 2)} ms`
 								: `${label(runtime)}: –`,
 						)
 						.join("; ") +

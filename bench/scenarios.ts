@@ -29,6 +29,7 @@ export interface RepeatedFigures {
 	workerdCpuMsPerGrant: number[];
 	worstBucketRatio: (number | null)[];
 	makespanRatio: (number | null)[];
+	ratioGivenArrivals: (number | null)[];
 }
 
 /** `startupRun` `times` times over: the first run, with every run's figures beside it. */
@@ -42,6 +43,7 @@ export async function repeatedStartupRun(times: number, ...args: Parameters<type
 			workerdCpuMsPerGrant: runs.map((run) => run.workerdCpuMsPerGrant),
 			worstBucketRatio: runs.map((run) => run.figures.worstBucketRatio),
 			makespanRatio: runs.map((run) => run.figures.makespanRatio),
+			ratioGivenArrivals: runs.map((run) => run.figures.ratioGivenArrivals),
 		},
 	};
 }
@@ -85,19 +87,39 @@ export interface FloorProbes {
 	rpcMs: Distribution;
 	/** `GET /_bench/floor`: a call into a queue object that answers once one row is committed (output gate). */
 	floorMs: Distribution;
-	/**
-	 * workerd's CPU per request for `floorBatch` requests at once (the median of three batches):
-	 * to `GET /_bench/rpc`, and to `GET /_bench/held`, a call the object answers from a timer once one
-	 * row is committed, as it answers a waiting request: what a held grant costs before the queue does anything.
-	 */
+	/** workerd's CPU per request for `floorBatch` requests at once (the median of three batches) to `GET /_bench/rpc`. */
 	rpcCpuMsPerRequest: number;
-	heldCpuMsPerRequest: number;
+	/** The floor of each goal's start-up case (`roundFloorCases`). */
+	roundFloors: RoundFloor[];
 	/** workerd's CPU per wake-up of an object (a timer, then one row committed), 40 of them 50 ms apart within one call. */
 	wakeUpCpuMs: number;
 }
 
-/** As many requests at once as the largest start-up batch, for the floor of the CPU per grant. */
+/** As many requests at once as the largest start-up batch, for the RPC probe. */
 const floorBatch = 256;
+
+/**
+ * A start-up's floor: its calls answered as an ideal queue would grant them,
+ * `maxConcurrency` at a time, one interval apart, each round one timer and one
+ * committed row (`GET /_bench/held-until`); workerd's CPU per call, the median of
+ * three batches. The wake-ups and the commits a start-up cannot do without, and
+ * none of the queue's work.
+ */
+export interface RoundFloor {
+	shards: number;
+	maxConcurrency: number;
+	cpuMsPerCall: number;
+}
+
+/** The start-up cases of the CPU goals, as `[shards, maxConcurrency]`. */
+export const roundFloorCases = [
+	[256, 16],
+	[64, 4],
+	[256, 4],
+] as const;
+
+/** The first round of a floor batch comes this long after the batch is sent, once every call has arrived. */
+const roundFloorLeadMs = 100;
 
 export interface Overhead {
 	/** Rounds of one request to each route, in turn. */
@@ -159,8 +181,14 @@ export async function overhead(
 	const cpuOf = (path: (index: number) => string) =>
 		cpuPerRequest(server, floorBatch, (index) => getJson(`${server.url}${path(index)}`));
 	const rpcCpuMsPerRequest = probes ? await cpuOf(() => `/_bench/rpc?queue=${floorQueue}`) : 0;
-	// Answered over 200 ms, like a start-up's rounds, each in a turn of its own.
-	const heldCpuMsPerRequest = probes ? await cpuOf((index) => `/_bench/held?queue=${floorQueue}&ms=${index % 200}`) : 0;
+	const roundFloors: RoundFloor[] = [];
+	for (const [shards, maxConcurrency] of probes ? roundFloorCases : []) {
+		const cpuMsPerCall = await cpuPerRequest(server, shards, (index, batchStartMs) => {
+			const atMs = batchStartMs + roundFloorLeadMs + Math.floor(index / maxConcurrency) * intervalMs;
+			return getJson(`${server.url}/_bench/held-until?queue=${floorQueue}&at=${atMs}`);
+		});
+		roundFloors.push({ shards, maxConcurrency, cpuMsPerCall });
+	}
 	const wakeUpCpuMs = probes
 		? (await cpuPerRequest(server, 1, () =>
 				getJson(`${server.url}/_bench/wake-ups?queue=${floorQueue}&rounds=40&ms=50`),
@@ -176,7 +204,7 @@ export async function overhead(
 				rpcMs: of("rpc"),
 				floorMs: of("floor"),
 				rpcCpuMsPerRequest,
-				heldCpuMsPerRequest,
+				roundFloors,
 				wakeUpCpuMs,
 			},
 		}),
@@ -189,13 +217,14 @@ export async function overhead(
 async function cpuPerRequest(
 	server: QueueServer,
 	count: number,
-	call: (index: number) => Promise<unknown>,
+	call: (index: number, batchStartMs: number) => Promise<unknown>,
 ): Promise<number> {
 	await warmUp(server.url, count);
 	const perRequest: number[] = [];
 	for (let batch = 0; batch < 3; batch++) {
 		const before = await sampleWorkerd(server);
-		await Promise.all(Array.from({ length: count }, (_, index) => call(index)));
+		const batchStartMs = Date.now();
+		await Promise.all(Array.from({ length: count }, (_, index) => call(index, batchStartMs)));
 		const after = await sampleWorkerd(server);
 		perRequest.push((after.cpuMs - before.cpuMs) / count);
 	}

@@ -35,6 +35,8 @@ export type Arrival = [number | null, string, number, string, number | null];
 export class BenchQueue extends GatewayQueue {
 	readonly #arrivals: Arrival[] | undefined;
 	readonly #counters: Counters | undefined;
+	/** `heldUntil`'s rounds by the instant they answer at. */
+	readonly #rounds = new Map<number, Promise<number>>();
 
 	constructor(ctx: DurableObjectState, env: BenchEnv) {
 		super(ctx, env);
@@ -116,20 +118,31 @@ export class BenchQueue extends GatewayQueue {
 		return nowMs;
 	}
 
-	/**
-	 * The floor of a held grant: a call the object answers later, from a timer,
-	 * once one row is committed (as it answers a waiting request, whose place
-	 * goes with a round's commit): what the runtime charges before the queue does anything.
-	 */
-	async held(delayMs: number): Promise<number> {
-		await new Promise((resolve) => setTimeout(resolve, delayMs));
-		return this.floor();
-	}
-
 	/** `rounds` wake-ups of the object, `delayMs` apart, each from a timer and committing one row: what a round costs the runtime. */
 	async wakeUps(rounds: number, delayMs: number): Promise<number> {
-		for (let round = 0; round < rounds; round++) await this.held(delayMs);
+		for (let round = 0; round < rounds; round++) {
+			await new Promise((resolve) => setTimeout(resolve, delayMs));
+			this.floor();
+		}
 		return rounds;
+	}
+
+	/**
+	 * The floor of a round of grants: the calls answered at `atMs` (an instant of
+	 * the epoch) share one timer and one committed row, as an ideal queue's round would.
+	 */
+	heldUntil(atMs: number): Promise<number> {
+		let round = this.#rounds.get(atMs);
+		if (!round) {
+			round = new Promise<number>((resolve) =>
+				setTimeout(() => {
+					this.#rounds.delete(atMs);
+					resolve(this.floor());
+				}, atMs - Date.now()),
+			);
+			this.#rounds.set(atMs, round);
+		}
+		return round;
 	}
 
 	/** A call into the object that writes nothing. */
@@ -187,8 +200,10 @@ export default {
 				return Response.json({ waiting: await (await stubOf(env, queue)).waitingCount() });
 			case "/_bench/floor":
 				return Response.json({ at: await (await stubOf(env, queue)).floor() });
-			case "/_bench/held":
-				return Response.json({ at: await (await stubOf(env, queue)).held(Number(url.searchParams.get("ms") ?? 0)) });
+			case "/_bench/held-until":
+				return Response.json({
+					at: await (await stubOf(env, queue)).heldUntil(Number(url.searchParams.get("at") ?? 0)),
+				});
 			case "/_bench/wake-ups":
 				return Response.json({
 					rounds: await (await stubOf(env, queue)).wakeUps(

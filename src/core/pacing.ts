@@ -10,6 +10,11 @@
  * never granted (the grant would go to nobody), but a retry of the shard takes it
  * back. A client that gives up and retries therefore keeps its position.
  *
+ * Buckets whose turns fall within `roundWindowMs` of each other share one round:
+ * the earlier ones wait for the latest, so the queue wakes (and commits) once for
+ * them instead of once each. A bucket's grants are never more than the window late
+ * in all by this, from the first grant of its run of waiters; they stay together after.
+ *
  * The lines can be saved and restored: `takeChanges` tells what to persist, and
  * `restore` brings the places back after a restart, detached until their requests
  * come back for them. Meanwhile a restored place holds its turn for a short
@@ -48,6 +53,13 @@ export interface PlaceChange<W extends Waiter = Waiter> {
 	place: SavedPlace<W> | undefined;
 }
 
+/**
+ * How late a bucket's grants may come in all so that buckets due within a few ms
+ * of each other share one round: the requests of a start-up arrive over some ms, so
+ * the buckets' first grants, and every round after, would each wake the queue.
+ */
+export const sharedRoundWindowMs = 5;
+
 export interface PacerOptions {
 	maxConcurrency: number;
 	intervalMs: number;
@@ -55,6 +67,16 @@ export interface PacerOptions {
 	lastGrants?: Iterable<readonly [bucket: number, grantedAtMs: number]>;
 	/** How long `detach` keeps a departed shard's place for its retry; 0 removes it at once. */
 	retryGraceMs?: number;
+	/** How late a bucket may be granted in all to share its round with a later bucket's; 0 never waits. */
+	roundWindowMs?: number;
+}
+
+/** A bucket's next grant: its head, when its spacing allows it, and when its round is (no earlier). */
+interface Turn<W extends Waiter> {
+	bucket: number;
+	place: Place<W>;
+	dueAtMs: number;
+	roundAtMs: number;
 }
 
 interface Place<W extends Waiter> {
@@ -77,6 +99,9 @@ export class Pacer<W extends Waiter = Waiter> {
 	#maxConcurrency: number;
 	readonly #intervalMs: number;
 	readonly #retryGraceMs: number;
+	readonly #roundWindowMs: number;
+	/** How late each bucket's grants came in all, since its line last ran empty: what it may still wait for a round. */
+	readonly #lateByMs = new Map<number, number>();
 	readonly #lastGrantAtMs = new Map<number, number>();
 	/** Each bucket's latest grant since this pacer began (not persisted): the one `handBack` can take back. */
 	readonly #latestGrants = new Map<number, Grant<W>>();
@@ -89,10 +114,11 @@ export class Pacer<W extends Waiter = Waiter> {
 	readonly #changes = new Map<string, Place<W> | undefined>();
 	#nextOrder = 0;
 
-	constructor({ maxConcurrency, intervalMs, lastGrants = [], retryGraceMs = 0 }: PacerOptions) {
+	constructor({ maxConcurrency, intervalMs, lastGrants = [], retryGraceMs = 0, roundWindowMs = 0 }: PacerOptions) {
 		this.#maxConcurrency = maxConcurrency;
 		this.#intervalMs = intervalMs;
 		this.#retryGraceMs = retryGraceMs;
+		this.#roundWindowMs = roundWindowMs;
 		for (const [bucket, grantedAtMs] of lastGrants) this.#lastGrantAtMs.set(bucket, grantedAtMs);
 	}
 
@@ -273,20 +299,15 @@ export class Pacer<W extends Waiter = Waiter> {
 	}
 
 	/**
-	 * Grants the head of every bucket whose spacing has passed at `nowMs`, at most
+	 * Grants the head of every bucket whose round has come at `nowMs`, at most
 	 * `limit` of them, earliest arrival first. Never grants early. The head is the
 	 * first place that is not detached; detached places expired at `nowMs` are dropped.
 	 */
 	takeDue(nowMs: number, limit = Number.POSITIVE_INFINITY): Grant<W>[] {
 		this.#dropExpired(nowMs);
-		const heads: { bucket: number; place: Place<W>; dueAtMs: number }[] = [];
-		for (const [bucket, line] of this.#lines) {
-			const head = headOf(line);
-			if (!head) continue;
-			const dueAtMs = Math.max(this.dueAtMs(bucket), head.notBeforeMs);
-			if (nowMs >= dueAtMs)
-				heads.push({ bucket, place: head.place, dueAtMs: Math.max(dueAtMs, head.place.waiter.enqueuedAtMs) });
-		}
+		const heads = this.#turns()
+			.filter((turn) => nowMs >= turn.roundAtMs)
+			.map(({ bucket, place, dueAtMs }) => ({ bucket, place, dueAtMs: Math.max(dueAtMs, place.waiter.enqueuedAtMs) }));
 		heads.sort((a, b) => a.place.order - b.place.order);
 		return heads.slice(0, limit).map(({ bucket, place: { waiter, order }, dueAtMs }) => {
 			this.#remove(bucket, keyOf(waiter));
@@ -295,8 +316,50 @@ export class Pacer<W extends Waiter = Waiter> {
 			this.#lastGrantAtMs.set(bucket, nowMs);
 			const grant = { waiter, bucket, grantedAtMs: nowMs, dueAtMs, order, previousGrantAtMs };
 			this.#latestGrants.set(bucket, grant);
+			this.#countLateness(bucket, nowMs - dueAtMs);
 			return grant;
 		});
+	}
+
+	/** Adds a grant's lateness to its bucket's; a bucket whose line ran empty starts again from 0. */
+	#countLateness(bucket: number, lateMs: number): void {
+		const line = this.#lines.get(bucket);
+		if (line && headOf(line)) this.#lateByMs.set(bucket, (this.#lateByMs.get(bucket) ?? 0) + lateMs);
+		else this.#lateByMs.delete(bucket);
+	}
+
+	/**
+	 * Every bucket with a request to grant, and its round: in order of their due
+	 * times, a bucket joins the round of the ones before it when that round can
+	 * wait for it, that is, when none of them would be more than `roundWindowMs`
+	 * late in all (their lateness so far counted).
+	 */
+	#turns(): Turn<W>[] {
+		const turns: Turn<W>[] = [];
+		for (const [bucket, line] of this.#lines) {
+			const head = headOf(line);
+			if (!head) continue;
+			const dueAtMs = Math.max(this.dueAtMs(bucket), head.notBeforeMs);
+			turns.push({ bucket, place: head.place, dueAtMs, roundAtMs: dueAtMs });
+		}
+		turns.sort((a, b) => a.dueAtMs - b.dueAtMs);
+		let round: Turn<W>[] = [];
+		let waitsUntilMs = Number.NEGATIVE_INFINITY;
+		const close = () => {
+			for (const member of round) member.roundAtMs = round.at(-1)?.dueAtMs ?? member.dueAtMs;
+		};
+		for (const turn of turns) {
+			if (turn.dueAtMs > waitsUntilMs) {
+				close();
+				round = [];
+				waitsUntilMs = Number.POSITIVE_INFINITY;
+			}
+			round.push(turn);
+			const mayWaitMs = Math.max(0, this.#roundWindowMs - (this.#lateByMs.get(turn.bucket) ?? 0));
+			waitsUntilMs = Math.min(waitsUntilMs, turn.dueAtMs + mayWaitMs);
+		}
+		close();
+		return turns;
 	}
 
 	/** The grant of `ticket`, while it is still its bucket's latest. */
@@ -332,13 +395,10 @@ export class Pacer<W extends Waiter = Waiter> {
 		return true;
 	}
 
-	/** The earliest time a waiting request becomes due, or `undefined` when nobody waits. */
+	/** The earliest round with a request to grant, or `undefined` when nobody waits. */
 	nextDueAtMs(): number | undefined {
 		let next: number | undefined;
-		for (const bucket of this.#lines.keys()) {
-			const due = this.nextGrantAtMs(bucket, 0);
-			if (due !== undefined && (next === undefined || due < next)) next = due;
-		}
+		for (const { roundAtMs } of this.#turns()) if (next === undefined || roundAtMs < next) next = roundAtMs;
 		return next;
 	}
 
@@ -368,6 +428,7 @@ export class Pacer<W extends Waiter = Waiter> {
 		this.#placeOfTicket.clear();
 		this.#lastGrantAtMs.clear();
 		this.#latestGrants.clear();
+		this.#lateByMs.clear();
 		if (latestGrant !== undefined) {
 			for (let bucket = 0; bucket < maxConcurrency; bucket++) this.#lastGrantAtMs.set(bucket, latestGrant);
 		}
@@ -411,11 +472,9 @@ export class Pacer<W extends Waiter = Waiter> {
 			.filter((line) => line.waiting > 0);
 	}
 
-	/** When the head of `bucket` will be granted if the tick is on time, or `undefined` when nobody waits there. */
-	nextGrantAtMs(bucket: number, nowMs: number): number | undefined {
-		const line = this.#lines.get(bucket);
-		const head = line && headOf(line);
-		return head && Math.max(this.dueAtMs(bucket), head.notBeforeMs, nowMs);
+	/** When the head of each bucket with a request to grant will be granted if the tick is on time, by bucket. */
+	nextGrantsAtMs(nowMs: number): Map<number, number> {
+		return new Map(this.#turns().map(({ bucket, roundAtMs }) => [bucket, Math.max(roundAtMs, nowMs)]));
 	}
 }
 

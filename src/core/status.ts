@@ -70,13 +70,14 @@ export interface StatusSource {
 
 export function queueView(source: StatusSource, nowMs: number): QueueView {
 	const { pacer } = source;
+	const nextGrantsAtMs = pacer.nextGrantsAtMs(nowMs);
 	const buckets = pacer.waitingLines(shardsListedPerBucket).map(
 		({ bucket, waiting, waiters }): BucketView => ({
 			bucket,
 			waiting,
 			shards: waiters.map((waiter) => waiter.shard),
 			lastGrantAtMs: pacer.lastGrants().get(bucket) ?? null,
-			nextGrantAtMs: pacer.nextGrantAtMs(bucket, nowMs) ?? nowMs,
+			nextGrantAtMs: nextGrantsAtMs.get(bucket) ?? nowMs,
 		}),
 	);
 	const finishes = buckets.map((line) => line.nextGrantAtMs + (line.waiting - 1) * pacer.intervalMs);

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Config, configOf } from "../config/config";
 import { type MetricsSnapshot, maxBucketsLabelled } from "../core/metrics";
-import { Pacer } from "../core/pacing";
+import { Pacer, sharedRoundWindowMs } from "../core/pacing";
 import { type QueueView, queueView, recentGrantsKept, recentGrantsWindowMs } from "../core/status";
 import { errorMessage, log } from "../log";
 import { DiscordSync } from "./discord-sync";
@@ -58,6 +58,7 @@ export class GatewayQueue extends DurableObject<Env> {
 			intervalMs: this.#config.identifyIntervalMs,
 			lastGrants: stored.lastGrants,
 			retryGraceMs: this.#config.retryGraceMs,
+			roundWindowMs: sharedRoundWindowMs,
 		});
 		this.#rounds = new Rounds({
 			pacer: this.pacer,

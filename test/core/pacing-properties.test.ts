@@ -17,14 +17,15 @@ describe("Pacer (property): no alarm loop", () => {
 		fc.record({ kind: fc.constant("cancel" as const), index: fc.nat({ max: 50 }) }),
 		fc.record({ kind: fc.constant("detach" as const), index: fc.nat({ max: 50 }) }),
 		fc.record({ kind: fc.constant("advance" as const), ms: fc.nat({ max: 12_000 }) }),
+		fc.record({ kind: fc.constant("advance" as const), ms: fc.nat({ max: 8 }) }),
 		fc.record({ kind: fc.constant("concurrency" as const), maxConcurrency: fc.integer({ min: 1, max: 64 }) }),
 		fc.record({ kind: fc.constant("restart" as const) }),
 	);
 
-	it("after granting what is due, the next wake-up is in the future, or there is none and nothing is held; restarts included", () => {
+	it("after granting what is due, the next wake-up is in the future, or there is none and nothing is held; no grant closer than the interval; restarts and shared rounds included", () => {
 		fc.assert(
 			fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
-				const options = { intervalMs: 5500, retryGraceMs: 10_000 };
+				const options = { intervalMs: 5500, retryGraceMs: 10_000, roundWindowMs: 5 };
 				let pacer = new Pacer({ maxConcurrency: 4, ...options });
 				/** What is persisted: the pacer's changes applied, as the object does. */
 				const saved = new Map<string, SavedPlace>();
@@ -47,7 +48,11 @@ describe("Pacer (property): no alarm loop", () => {
 						pacer = new Pacer({ maxConcurrency: pacer.maxConcurrency, lastGrants: pacer.lastGrants(), ...options });
 						pacer.restore(saved.values(), nowMs, 3000);
 					}
-					pacer.takeDue(nowMs);
+					for (const grant of pacer.takeDue(nowMs)) {
+						const sinceMs = grant.grantedAtMs - (grant.previousGrantAtMs ?? Number.NEGATIVE_INFINITY);
+						expect(sinceMs).toBeGreaterThanOrEqual(options.intervalMs);
+						expect(grant.grantedAtMs).toBeGreaterThanOrEqual(grant.dueAtMs);
+					}
 					for (const change of pacer.takeChanges()) {
 						if (change.place) saved.set(change.key, change.place);
 						else saved.delete(change.key);

@@ -174,11 +174,11 @@ describe("Pacer, read-only views for the status", () => {
 		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[0, 1000]] });
 		pacer.enqueue(waiter(0));
 		pacer.enqueue(waiter(1));
-		expect(pacer.nextGrantAtMs(0, 2000)).toBe(1000 + intervalMs);
-		expect(pacer.nextGrantAtMs(1, 2000)).toBe(2000);
-		expect(pacer.nextGrantAtMs(0, 1000 + intervalMs + 7)).toBe(1000 + intervalMs + 7);
+		expect(pacer.nextGrantsAtMs(2000).get(0)).toBe(1000 + intervalMs);
+		expect(pacer.nextGrantsAtMs(2000).get(1)).toBe(2000);
+		expect(pacer.nextGrantsAtMs(1000 + intervalMs + 7).get(0)).toBe(1000 + intervalMs + 7);
 		pacer.takeDue(2000);
-		expect(pacer.nextGrantAtMs(1, 2000)).toBeUndefined();
+		expect(pacer.nextGrantsAtMs(2000).get(1)).toBeUndefined();
 		expect(pacer.intervalMs).toBe(intervalMs);
 	});
 
@@ -186,7 +186,7 @@ describe("Pacer, read-only views for the status", () => {
 		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, lastGrants: [[0, 1000]] });
 		pacer.enqueue(waiter(0));
 		pacer.waitingLines()[0]?.waiters.pop();
-		pacer.nextGrantAtMs(0, 2000);
+		pacer.nextGrantsAtMs(2000);
 		expect(pacer.waitingCount).toBe(1);
 		expect(shardsOf(pacer.takeDue(1000 + intervalMs))).toEqual([0]);
 	});
@@ -316,8 +316,8 @@ describe("Pacer, places kept for a retry after the client left", () => {
 		expect(
 			pacer.waitingLines().map(({ bucket, waiting, waiters }) => [bucket, waiting, waiters.map((w) => w.shard)]),
 		).toEqual([[0, 2, [0, 2]]]);
-		expect(pacer.nextGrantAtMs(1, 0)).toBeUndefined();
-		expect(pacer.nextGrantAtMs(0, 0)).toBe(0);
+		expect(pacer.nextGrantsAtMs(0).get(1)).toBeUndefined();
+		expect(pacer.nextGrantsAtMs(0).get(0)).toBe(0);
 	});
 });
 
@@ -393,5 +393,90 @@ describe("Pacer, a grant handed back (its request never received it)", () => {
 		const [first] = fresh.takeDue(100);
 		expect(fresh.handBack(first as Grant, 110)).toBe(true);
 		expect(fresh.lastGrants().has(0)).toBe(false);
+	});
+});
+
+describe("Pacer, buckets sharing a round", () => {
+	const roundWindowMs = 5;
+	/** Buckets 0..n-1 granted first at the given times (each bucket's first request arriving then), each with one more waiting. */
+	function firstGrantedAt(times: number[]): Pacer {
+		const pacer = new Pacer({ maxConcurrency: times.length, intervalMs, roundWindowMs });
+		times.forEach((atMs, bucket) => {
+			pacer.enqueue(waiter(bucket, atMs));
+			expect(shardsOf(pacer.takeDue(atMs))).toEqual([bucket]);
+		});
+		times.forEach((atMs, bucket) => {
+			pacer.enqueue(waiter(bucket + times.length, atMs));
+		});
+		return pacer;
+	}
+
+	it("holds a bucket due a few ms before another until that one is due, then grants both, never early", () => {
+		const pacer = firstGrantedAt([0, 3]);
+		expect(pacer.nextDueAtMs()).toBe(intervalMs + 3);
+		expect(pacer.nextGrantsAtMs(0)).toEqual(
+			new Map([
+				[0, intervalMs + 3],
+				[1, intervalMs + 3],
+			]),
+		);
+		expect(pacer.takeDue(intervalMs)).toEqual([]);
+		const round = pacer.takeDue(intervalMs + 3);
+		expect(shardsOf(round)).toEqual([2, 3]);
+		expect(round.map((grant) => grant.grantedAtMs - grant.dueAtMs)).toEqual([3, 0]);
+		// Together from then on.
+		for (const shard of [4, 5]) pacer.enqueue(waiter(shard));
+		expect(pacer.nextDueAtMs()).toBe(2 * intervalMs + 3);
+		expect(shardsOf(pacer.takeDue(2 * intervalMs + 3))).toEqual([4, 5]);
+	});
+
+	it("keeps buckets further apart than the window in rounds of their own", () => {
+		const pacer = firstGrantedAt([0, roundWindowMs + 1]);
+		expect(pacer.nextDueAtMs()).toBe(intervalMs);
+		expect(shardsOf(pacer.takeDue(intervalMs))).toEqual([2]);
+		expect(pacer.nextDueAtMs()).toBe(intervalMs + roundWindowMs + 1);
+	});
+
+	it("makes no bucket more than the window late in all: what it was late already counts, chains stop there", () => {
+		// Bucket 0 may wait until +5; bucket 1 (+4) joins it; bucket 2 (+8) would make bucket 0 8 ms late.
+		const pacer = firstGrantedAt([0, 4, 8]);
+		for (const shard of [6, 7, 8]) pacer.enqueue(waiter(shard));
+		expect(pacer.nextDueAtMs()).toBe(intervalMs + 4);
+		expect(shardsOf(pacer.takeDue(intervalMs + 4))).toEqual([3, 4]);
+		expect(shardsOf(pacer.takeDue(intervalMs + 8))).toEqual([5]);
+		// Next round: bucket 0, 4 ms late so far, may wait 1 ms more; not the 4 that bucket 2 needs.
+		expect(pacer.nextDueAtMs()).toBe(2 * intervalMs + 4);
+		expect(shardsOf(pacer.takeDue(2 * intervalMs + 4))).toEqual([6, 7]);
+		expect(pacer.nextDueAtMs()).toBe(2 * intervalMs + 8);
+	});
+
+	it("counts a late tick as lateness: a bucket granted 4 ms late waits at most 1 ms more", () => {
+		const pacer = firstGrantedAt([0, 6]);
+		for (const shard of [4, 5]) pacer.enqueue(waiter(shard));
+		expect(shardsOf(pacer.takeDue(intervalMs + 4))).toEqual([2]);
+		expect(shardsOf(pacer.takeDue(intervalMs + 6))).toEqual([3]);
+		// 2 ms apart now, within the window, but bucket 0 has 1 ms of it left.
+		expect(pacer.nextDueAtMs()).toBe(2 * intervalMs + 4);
+	});
+
+	it("gives a bucket whose line ran empty the whole window again", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, roundWindowMs });
+		pacer.enqueue(waiter(0));
+		pacer.enqueue(waiter(2));
+		pacer.takeDue(0);
+		expect(shardsOf(pacer.takeDue(intervalMs + 4))).toEqual([2]);
+		// Bucket 0's line is empty now: its next run may wait the whole window again.
+		pacer.enqueue(waiter(1, intervalMs + 6));
+		expect(shardsOf(pacer.takeDue(intervalMs + 6))).toEqual([1]);
+		pacer.enqueue(waiter(4));
+		pacer.enqueue(waiter(3));
+		expect(pacer.nextDueAtMs()).toBe(2 * intervalMs + 6);
+	});
+
+	it("never holds a request to an idle bucket for one that is due later", () => {
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, roundWindowMs, lastGrants: [[1, 1000]] });
+		pacer.enqueue(waiter(1));
+		pacer.enqueue(waiter(0, 1000 + intervalMs - 2));
+		expect(shardsOf(pacer.takeDue(1000 + intervalMs - 2))).toEqual([0]);
 	});
 });

@@ -1,5 +1,6 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { sharedRoundWindowMs } from "../../src/core/pacing";
 import { alarmBackstopMs } from "../../src/object/wake-ups";
 import {
 	acquire,
@@ -81,6 +82,27 @@ describe("GatewayQueue pacing", () => {
 			[8, intervalMs],
 			[4, 2 * intervalMs],
 			[12, 3 * intervalMs],
+		]);
+	});
+
+	it("grants two buckets due a few ms apart in one round, at the later one's time: one round, never early", async () => {
+		const { stub, clock } = await queueOnFakeClock();
+		const firstAtMs = clock.now;
+		await acquire(stub, acquireRequest(0));
+		clock.advance(sharedRoundWindowMs - 1);
+		await acquire(stub, acquireRequest(1));
+		const pending = await hold(stub, 4, 5);
+
+		clock.advance(intervalMs - sharedRoundWindowMs + 1);
+		await runDurableObjectAlarm(stub);
+		expect(pending.map((request) => request.settled())).toEqual([false, false]);
+		clock.advance(sharedRoundWindowMs - 1);
+		await runDurableObjectAlarm(stub);
+		const results = await Promise.all(pending);
+		const sharedAtMs = firstAtMs + sharedRoundWindowMs - 1 + intervalMs;
+		expect(results.map((result) => result.ok && [result.shard, result.grantedAtMs])).toEqual([
+			[4, sharedAtMs],
+			[5, sharedAtMs],
 		]);
 	});
 
