@@ -14,6 +14,7 @@
  * the earlier ones wait for the latest, so the queue wakes (and commits) once for
  * them instead of once each. A bucket's grants are never more than the window late
  * in all by this, from the first grant of its run of waiters; they stay together after.
+ * A request that arrives once its bucket is free is never held for a round.
  *
  * The lines can be saved and restored: `takeChanges` tells what to persist, and
  * `restore` brings the places back after a restart, detached until their requests
@@ -330,9 +331,9 @@ export class Pacer<W extends Waiter = Waiter> {
 
 	/**
 	 * Every bucket with a request to grant, and its round: in order of their due
-	 * times, a bucket joins the round of the ones before it when that round can
-	 * wait for it, that is, when none of them would be more than `roundWindowMs`
-	 * late in all (their lateness so far counted).
+	 * times, a bucket whose head waits for it joins the round of the ones before it
+	 * when that round can wait for it, that is, when none of them would be more than
+	 * `roundWindowMs` late in all (their lateness so far counted).
 	 */
 	#turns(): Turn<W>[] {
 		const turns: Turn<W>[] = [];
@@ -342,13 +343,15 @@ export class Pacer<W extends Waiter = Waiter> {
 			const dueAtMs = Math.max(this.dueAtMs(bucket), head.notBeforeMs);
 			turns.push({ bucket, place: head.place, dueAtMs, roundAtMs: dueAtMs });
 		}
-		turns.sort((a, b) => a.dueAtMs - b.dueAtMs);
+		// A head that arrived once its bucket was free is granted at once, in no round.
+		const waiting = turns.filter((turn) => turn.place.waiter.enqueuedAtMs < turn.dueAtMs);
+		waiting.sort((a, b) => a.dueAtMs - b.dueAtMs);
 		let round: Turn<W>[] = [];
 		let waitsUntilMs = Number.NEGATIVE_INFINITY;
 		const close = () => {
 			for (const member of round) member.roundAtMs = round.at(-1)?.dueAtMs ?? member.dueAtMs;
 		};
-		for (const turn of turns) {
+		for (const turn of waiting) {
 			if (turn.dueAtMs > waitsUntilMs) {
 				close();
 				round = [];

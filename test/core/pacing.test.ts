@@ -473,10 +473,15 @@ describe("Pacer, buckets sharing a round", () => {
 		expect(pacer.nextDueAtMs()).toBe(2 * intervalMs + 6);
 	});
 
-	it("never holds a request to an idle bucket for one that is due later", () => {
-		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, roundWindowMs, lastGrants: [[1, 1000]] });
+	it("never holds a request to an idle bucket for one that is due later, however recently it became free", () => {
+		const lastGrants: [number, number][] = [
+			[0, 1000],
+			[1, 1003],
+		];
+		const pacer = new Pacer({ maxConcurrency: 2, intervalMs, roundWindowMs, lastGrants });
 		pacer.enqueue(waiter(1));
-		pacer.enqueue(waiter(0, 1000 + intervalMs - 2));
-		expect(shardsOf(pacer.takeDue(1000 + intervalMs - 2))).toEqual([0]);
+		pacer.enqueue(waiter(0, 1001 + intervalMs));
+		expect(shardsOf(pacer.takeDue(1001 + intervalMs))).toEqual([0]);
+		expect(pacer.nextDueAtMs()).toBe(1003 + intervalMs);
 	});
 });
